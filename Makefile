@@ -1,0 +1,46 @@
+# The two commands a new user types: `make run` and `make test`.
+# Both set everything up (Debian packages, .venv with the package and its extras).
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 4000
+LAB_PORT ?= 8888
+APT_PACKAGES := golang-go hey graphviz
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test setup system-deps bench clean
+
+setup: system-deps $(STAMP)
+
+# Go (the oracle of the tests), hey (the reference load generator) and Graphviz (SVG graphs).
+system-deps:
+	@missing=""; \
+	command -v go >/dev/null || missing="$$missing golang-go"; \
+	command -v hey >/dev/null || missing="$$missing hey"; \
+	command -v dot >/dev/null || missing="$$missing graphviz"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml setup.py $(wildcard pyprofnb/collect/*.c pyprofnb/collect/*.h)
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,notebook]'
+	touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest tests --nbval notebooks -p no:cacheprovider
+
+run: setup
+	$(PY) -m demo_server --host $(HOST) --port $(PORT) & echo $$! > .demo_server.pid; \
+	trap 'kill $$(cat .demo_server.pid) 2>/dev/null; rm -f .demo_server.pid' EXIT INT TERM; \
+	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --port $(LAB_PORT) --notebook-dir notebooks \
+	  --LabApp.default_url=/lab/tree/01-load.ipynb
+
+bench: setup
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info pyprofnb/collect/*.so
