@@ -633,7 +633,7 @@ def merge(profiles: Sequence[Profile]) -> Profile:
 
     # Locations keyed by mapping, address, folded and their lines.
     all_loc_keys = []
-    line_func_all, line_no_all, line_col_all, line_off_all = [], [], [], [0]
+    line_func_all, line_no_all, line_col_all = [], [], []
     loc_mapping_all, loc_address_all, loc_folded_all = [], [], []
     for pi, p in enumerate(profiles):
         new_funcs = func_codes[func_offsets[pi]: func_offsets[pi + 1]]
@@ -647,7 +647,6 @@ def merge(profiles: Sequence[Profile]) -> Profile:
         line_func_all.append(lf)
         line_no_all.append(p.line_no)
         line_col_all.append(p.line_col)
-        line_off_all.append(p.line_offsets[1:] + line_off_all[-1] if False else None)
     loc_keys = np.concatenate(all_loc_keys) if all_loc_keys else np.zeros(0, np.uint64)
     loc_codes, first_index = _factorize_u64(loc_keys)
     # Gather the unique locations' columns from the concatenated per-profile columns.

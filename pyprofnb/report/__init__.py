@@ -1,0 +1,65 @@
+"""go tool pprof's reports: each a function of (profile, options) giving a DataFrame, with a
+text rendering that matches go tool pprof's output.
+
+>>> from pyprofnb.report import make_report, render_text
+>>> make_report(prof, "top", sample_index="alloc_space", nodecount=10)
+>>> print(render_text(prof, "top", cum=True))
+"""
+from __future__ import annotations
+
+from ..errors import OptionError
+from ..options import ReportOptions
+from ..profile import Profile
+from .core import Report, prepare
+
+# kind -> (DataFrame builder, text renderer), filled in by the report modules below.
+_FRAMES = {}
+_TEXTS = {}
+
+
+def register(kind: str, frame=None, text=None) -> None:
+    if frame is not None:
+        _FRAMES[kind] = frame
+    if text is not None:
+        _TEXTS[kind] = text
+
+
+def _options(options) -> ReportOptions:
+    if isinstance(options.get("options"), ReportOptions):
+        base = options.pop("options")
+        return base.replace(**options)
+    return ReportOptions.make(**options)
+
+
+def _prepare(prof: Profile, kind: str, options: dict, argument: str | None = None) -> Report:
+    kind = {"text": "top"}.get(kind, kind)
+    if kind not in _FRAMES and kind not in _TEXTS:
+        known = sorted(set(_FRAMES) | set(_TEXTS))
+        raise OptionError(f"unknown report {kind!r}; expected one of: {', '.join(known)}")
+    rpt = prepare(prof, kind, _options(dict(options)))
+    rpt.argument = argument
+    return rpt
+
+
+def make_report(prof: Profile, kind: str = "top", argument: str | None = None, **options):
+    """The report as a DataFrame (``argument`` is the regexp of peek and list)."""
+    rpt = _prepare(prof, kind, options, argument)
+    if rpt.kind not in _FRAMES:
+        raise OptionError(f"report {kind!r} has text output only; use render_text")
+    frame = _FRAMES[rpt.kind](rpt)
+    return frame[0] if isinstance(frame, tuple) else frame
+
+
+def render_text(prof: Profile, kind: str = "top", argument: str | None = None, **options) -> str:
+    """The report as go tool pprof prints it."""
+    rpt = _prepare(prof, kind, options, argument)
+    if rpt.kind not in _TEXTS:
+        raise OptionError(f"report {kind!r} has no text form")
+    return _TEXTS[rpt.kind](rpt)
+
+
+from . import top as _top  # noqa: E402  (registers itself below)
+
+register("top", frame=_top.top_frame, text=_top.top_text)
+
+__all__ = ["Report", "make_report", "prepare", "register", "render_text"]

@@ -1,0 +1,299 @@
+"""The call graph every report is built from, computed the way go tool pprof does it
+(internal/graph), on whole columns.
+
+A node is what the granularity makes of a frame (a function; function+file; a file; a
+function+file+line; an address). For each sample with weight w:
+- flat: w goes to the node of its innermost frame (if that node is kept);
+- cum: w goes once to every node on its stack (recursion counts once);
+- edges: caller -> callee between consecutive kept frames, once per sample, skipping
+  self-edges; an edge is *inline* when every contribution's callee frame was inlined, and
+  *residual* when frames were dropped between its ends.
+"""
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..options import GRANULARITIES, ReportOptions
+from ..profile import Profile
+from ..errors import OptionError
+
+
+@dataclass
+class NodeTable:
+    """Node identities at a granularity, and each frame's node."""
+
+    # Per node: the fields of pprof's NodeInfo.
+    address: np.ndarray
+    name: np.ndarray
+    file: np.ndarray
+    lineno: np.ndarray
+    start_line: np.ndarray
+    objfile: np.ndarray
+    printable: np.ndarray  # PrintableName()
+    sort_key: np.ndarray  # fmt.Sprint(NodeInfo), the last tie-breaker of pprof's sorts
+    # Per frame (leaf-first, as Profile.frames()): node index, sample, depth, inlined
+    frame_node: np.ndarray
+    frame_sample: np.ndarray
+    frame_inlined: np.ndarray
+    frame_loc: np.ndarray
+    frame_lineno: np.ndarray
+    frame_func: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.name)
+
+
+def aggregate_lines(prof: Profile, noinlines: bool) -> Profile:
+    """Drop inlined lines (keep each location's out-of-line caller) under -noinlines."""
+    if not noinlines:
+        return prof
+    from ..filters import with_lines
+
+    counts = np.diff(prof.line_offsets)
+    keep = np.zeros(len(prof.line_func), dtype=bool)
+    has = counts > 0
+    keep[(prof.line_offsets[1:] - 1)[has]] = True
+    return with_lines(prof, keep)
+
+
+def _clean(path: str) -> str:
+    if not path:
+        return ""
+    cleaned = posixpath.normpath(path)
+    if cleaned.startswith("//"):
+        cleaned = "/" + cleaned.lstrip("/")
+    return cleaned
+
+
+def _printable(address: int, name: str, file: str, lineno: int, objfile: str) -> str:
+    parts = []
+    if address:
+        parts.append(f"{address:016x}")
+    if name:
+        parts.append(name)
+    if lineno:
+        parts.append(f"{file}:{lineno}")
+    elif file:
+        parts.append(file)
+    elif name:
+        pass
+    elif objfile:
+        parts.append("[" + posixpath.basename(objfile) + "]")
+    else:
+        parts.append("<unknown>")
+    return " ".join(parts)
+
+
+def build_nodes(prof: Profile, granularity: str, *, obj_names: bool = False) -> NodeTable:
+    """Give every frame of ``prof`` its node at ``granularity`` (lines already aggregated)."""
+    if granularity not in GRANULARITIES:
+        raise OptionError(f"granularity must be one of {', '.join(GRANULARITIES)}, got {granularity!r}")
+    keep_func = granularity in ("functions", "filefunctions", "lines", "addresses")
+    keep_file = granularity in ("filefunctions", "files", "lines", "addresses")
+    keep_line = granularity in ("lines", "addresses")
+    keep_addr = granularity == "addresses"
+
+    n_locs = len(prof.loc_id)
+    objfiles = np.array([m.filename for m in prof.mappings] + [""], dtype=object)[prof.loc_mapping]
+    addresses = prof.loc_address if keep_addr else np.zeros(n_locs, dtype=np.uint64)
+
+    # One candidate NodeInfo per line entry and one per line-less location.
+    counts = np.diff(prof.line_offsets)
+    loc_of_line = np.repeat(np.arange(n_locs), counts)
+    func_names = prof.func_name if keep_func else np.full(len(prof.func_name), "", dtype=object)
+    func_files = (
+        np.array([_clean(f) for f in prof.func_filename], dtype=object) if keep_file else np.full(len(prof.func_name), "", dtype=object)
+    )
+    lf = prof.line_func
+    line_name = func_names[lf] if len(lf) else np.zeros(0, dtype=object)
+    line_file = func_files[lf] if len(lf) else np.zeros(0, dtype=object)
+    line_no = prof.line_no if keep_line else np.zeros(len(lf), dtype=np.int64)
+    line_addr = addresses[loc_of_line]
+    use_obj = np.array([obj_names or not n for n in line_name], dtype=bool)
+    line_obj = np.where(use_obj, objfiles[loc_of_line], "")
+    line_start = np.where(use_obj, prof.func_start_line[lf] if len(lf) else 0, 0)
+
+    lineless = np.flatnonzero(counts == 0)
+    info = pd.DataFrame({
+        "address": np.concatenate([line_addr, prof.loc_address[lineless]]).astype(np.uint64),
+        "name": np.concatenate([line_name, np.full(len(lineless), "", dtype=object)]),
+        "file": np.concatenate([line_file, np.full(len(lineless), "", dtype=object)]),
+        "lineno": np.concatenate([line_no, np.zeros(len(lineless), np.int64)]),
+        "start_line": np.concatenate([line_start, np.zeros(len(lineless), np.int64)]).astype(np.int64),
+        "objfile": np.concatenate([line_obj, objfiles[lineless]]),
+    })
+    codes = info.groupby(list(info.columns), sort=False, dropna=False).ngroup().to_numpy()
+    n_nodes = int(codes.max()) + 1 if len(codes) else 0
+    first = np.full(n_nodes, len(codes), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(codes)))
+    nodes = info.iloc[first]
+
+    line_node = codes[: len(lf)]
+    loc_node = np.full(n_locs, -1, dtype=np.int64)
+    loc_node[lineless] = codes[len(lf):]
+
+    frames = prof.frames()
+    frame_node = np.where(frames.line >= 0, line_node[np.maximum(frames.line, 0)] if len(line_node) else -1, loc_node[frames.loc])
+
+    address = nodes["address"].to_numpy()
+    name = nodes["name"].to_numpy()
+    file = nodes["file"].to_numpy()
+    lineno = nodes["lineno"].to_numpy()
+    start = nodes["start_line"].to_numpy()
+    obj = nodes["objfile"].to_numpy()
+    printable = np.array(
+        [_printable(int(a), n, f, int(l), o) for a, n, f, l, o in zip(address, name, file, lineno, obj)], dtype=object
+    )
+    # fmt.Sprint of the NodeInfo struct: {Name OrigName Address File StartLine Lineno Objfile}
+    sort_key = np.array(
+        [f"{{{n}  {int(a)} {f} {int(s)} {int(l)} {o}}}" for a, n, f, l, s, o in zip(address, name, file, lineno, start, obj)],
+        dtype=object,
+    )
+    return NodeTable(
+        address=address, name=name, file=file, lineno=lineno, start_line=start, objfile=obj,
+        printable=printable, sort_key=sort_key,
+        frame_node=frame_node, frame_sample=frames.sample, frame_inlined=frames.inlined,
+        frame_loc=frames.loc, frame_lineno=frames.lineno, frame_func=frames.func,
+    )
+
+
+@dataclass
+class Graph:
+    """Nodes with flat and cum weights, and caller->callee edges."""
+
+    nodes: NodeTable
+    flat: np.ndarray
+    cum: np.ndarray
+    flat_div: np.ndarray
+    cum_div: np.ndarray
+    edge_src: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    edge_dst: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    edge_weight: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    edge_div: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    edge_inline: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    edge_residual: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    selected: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # node order shown
+
+    @staticmethod
+    def _value(v: np.ndarray, div: np.ndarray) -> np.ndarray:
+        safe = np.where(div == 0, 1, div)
+        q = np.abs(v) // np.abs(safe) * np.sign(v) * np.sign(safe)
+        return np.where(div == 0, v, q)
+
+    @property
+    def flat_value(self) -> np.ndarray:
+        return self._value(self.flat, self.flat_div)
+
+    @property
+    def cum_value(self) -> np.ndarray:
+        return self._value(self.cum, self.cum_div)
+
+    @property
+    def edge_value(self) -> np.ndarray:
+        return self._value(self.edge_weight, self.edge_div)
+
+
+def _int_key(*cols: np.ndarray) -> np.ndarray:
+    """Combine small non-negative integer columns into one int64 key."""
+    key = np.zeros(len(cols[0]), dtype=np.int64)
+    for col in cols:
+        span = int(col.max()) + 1 if len(col) else 1
+        key = key * span + col
+    return key
+
+
+def build_graph(
+    prof: Profile,
+    nodes: NodeTable,
+    weights: np.ndarray,
+    divisors: np.ndarray | None = None,
+    kept: np.ndarray | None = None,
+    *,
+    drop_negative: bool = False,
+    edges: bool = True,
+) -> Graph:
+    """Flat, cum and edges for each node from per-sample ``weights`` (and mean ``divisors``);
+    ``kept`` (bool per node) plays pprof's KeptNodes: other nodes are cut out of stacks."""
+    n_nodes = len(nodes)
+    w = np.asarray(weights, dtype=np.int64)
+    dw = np.zeros_like(w) if divisors is None else np.asarray(divisors, dtype=np.int64)
+    active = (w != 0) | (dw != 0)
+
+    fnode = nodes.frame_node
+    fsample = nodes.frame_sample
+    fkeep = active[fsample]
+    if kept is not None:
+        fkeep &= kept[fnode]
+    frame_idx = np.flatnonzero(fkeep)
+    sample_k = fsample[frame_idx]
+    node_k = fnode[frame_idx]
+
+    # flat: the leaf frame (depth 0) when it is kept
+    depth0 = np.zeros(len(fnode), dtype=bool)
+    if len(fnode):
+        depth0[0] = True
+        depth0[1:] = fsample[1:] != fsample[:-1]
+    leaf = np.flatnonzero(depth0 & fkeep)
+    flat = np.bincount(fnode[leaf], weights=w[fsample[leaf]], minlength=n_nodes)
+    flat_div = np.bincount(fnode[leaf], weights=dw[fsample[leaf]], minlength=n_nodes)
+
+    # cum: once per (sample, node)
+    if len(frame_idx):
+        pair = pd.Index(sample_k * np.int64(n_nodes) + node_k)
+        first = ~pair.duplicated()
+        cum = np.bincount(node_k[first], weights=w[sample_k[first]], minlength=n_nodes)
+        cum_div = np.bincount(node_k[first], weights=dw[sample_k[first]], minlength=n_nodes)
+    else:
+        cum = np.zeros(n_nodes)
+        cum_div = np.zeros(n_nodes)
+
+    graph = Graph(
+        nodes=nodes, flat=np.rint(flat).astype(np.int64), cum=np.rint(cum).astype(np.int64),
+        flat_div=np.rint(flat_div).astype(np.int64), cum_div=np.rint(cum_div).astype(np.int64),
+    )
+    if edges and len(frame_idx) > 1:
+        # Consecutive kept frames of one sample: callee (toward the leaf) and caller.
+        same = sample_k[1:] == sample_k[:-1]
+        callee = node_k[:-1][same]
+        caller = node_k[1:][same]
+        esample = sample_k[:-1][same]
+        residual = (frame_idx[1:] - frame_idx[:-1])[same] > 1
+        inline = nodes.frame_inlined[frame_idx[:-1]][same]
+        ok = callee != caller
+        callee, caller, esample, residual, inline = callee[ok], caller[ok], esample[ok], residual[ok], inline[ok]
+        triple = pd.Index(_int_key(esample, caller, callee))
+        first = ~triple.duplicated()
+        callee, caller, esample, residual, inline = callee[first], caller[first], esample[first], residual[first], inline[first]
+        edge_key = caller * np.int64(n_nodes) + callee
+        codes, uniques = pd.factorize(edge_key, sort=False)
+        n_edges = len(uniques)
+        graph.edge_src = (uniques // n_nodes).astype(np.int64)
+        graph.edge_dst = (uniques % n_nodes).astype(np.int64)
+        graph.edge_weight = np.rint(np.bincount(codes, weights=w[esample], minlength=n_edges)).astype(np.int64)
+        graph.edge_div = np.rint(np.bincount(codes, weights=dw[esample], minlength=n_edges)).astype(np.int64)
+        graph.edge_inline = np.bincount(codes, weights=(~inline).astype(np.float64), minlength=n_edges) == 0
+        graph.edge_residual = np.bincount(codes, weights=residual.astype(np.float64), minlength=n_edges) > 0
+
+    present = (graph.cum != 0) | (graph.flat != 0)
+    if kept is not None:
+        present &= kept
+    if drop_negative:
+        negative = (graph.flat < 0) | ((graph.flat == 0) & (graph.cum < 0))
+        present &= ~negative
+    graph.selected = np.flatnonzero(present)
+    return graph
+
+
+def sort_nodes(graph: Graph, order: np.ndarray, cum_sort: bool) -> np.ndarray:
+    """pprof's FlatNameOrder (or CumNameOrder with ``cum_sort``) over the node indices ``order``."""
+    flat = np.abs(graph.flat[order])
+    cum = np.abs(graph.cum[order])
+    names = graph.nodes.printable[order]
+    keys = graph.nodes.sort_key[order]
+    frame = pd.DataFrame({"a": -(cum if cum_sort else flat), "name": names, "b": -(flat if cum_sort else cum), "key": keys})
+    idx = frame.sort_values(["a", "name", "b", "key"], kind="stable").index.to_numpy()
+    return order[idx]
