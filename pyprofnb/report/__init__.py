@@ -63,3 +63,8 @@ from . import top as _top  # noqa: E402  (registers itself below)
 register("top", frame=_top.top_frame, text=_top.top_text)
 
 __all__ = ["Report", "make_report", "prepare", "register", "render_text"]
+
+from . import tree as _tree  # noqa: E402
+
+register("tree", frame=_tree.tree_frame, text=_tree.tree_text)
+register("peek", frame=_tree.tree_frame, text=_tree.tree_text)
