@@ -1,0 +1,95 @@
+"""The demo service: a threading ``http.server`` that marshals a small record to JSON on
+``/sendjson`` (GET or POST, HTTP/1.1 keep-alive) and serves /debug/pprof.
+
+Heap sampling starts with the server, so ``/debug/pprof/heap`` has data from the first
+request; CPU profiling runs only while ``/debug/pprof/profile`` is being served.
+It binds to 127.0.0.1 unless ``--host`` says otherwise: the profiling endpoints show
+source paths, command lines and stacks, and a long CPU profile costs the service, so they
+should not be reachable from other machines by accident.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import pyprofnb.http
+from pyprofnb.http.stdlib import send_response_once
+
+
+@dataclasses.dataclass
+class User:
+    name: str
+    email: str
+    age: int
+    tags: list[str]
+
+
+_JSON_HEADERS = [("Content-Type", "application/json")]
+
+
+def send_json(handler: BaseHTTPRequestHandler) -> None:
+    """GET or POST /sendjson: a small record marshalled to JSON."""
+    user = User(name="Bill", email="bill@ardanlabs.com", age=45, tags=["gopher", "pythonista"])
+    body = json.dumps(dataclasses.asdict(user)).encode()
+    send_response_once(handler, 200, _JSON_HEADERS, body)
+
+
+def not_found(handler: BaseHTTPRequestHandler) -> None:
+    send_response_once(handler, 404, [("Content-Type", "text/plain; charset=utf-8")], b"404 page not found\n")
+
+
+ROUTES = {"/sendjson": send_json}
+
+
+class DemoHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive
+    disable_nagle_algorithm = True  # TCP_NODELAY; see send_response_once for the other half
+    server_version = "demo_server"
+
+    def _route(self) -> None:
+        length = self.headers.get("Content-Length")
+        if length and length.isdigit() and int(length) > 0:
+            self.rfile.read(int(length))  # keep the connection in step with the client
+        ROUTES.get(urlsplit(self.path).path, not_found)(self)
+
+    do_GET = do_POST = do_HEAD = _route
+
+    def log_message(self, format, *args):  # one line per request would cost more than the request
+        pass
+
+
+pyprofnb.http.enable(DemoHandler)  # /debug/pprof/*, and heap sampling from now on
+
+
+class DemoServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+
+def serve(host: str = "127.0.0.1", port: int = 4000) -> DemoServer:
+    return DemoServer((host, port), DemoHandler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m demo_server", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: local only)")
+    parser.add_argument("--port", type=int, default=4000, help="port (default 4000; 0 picks a free one)")
+    args = parser.parse_args(argv)
+    try:
+        server = serve(args.host, args.port)
+    except OSError as exc:
+        print(f"demo_server: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    host, port = server.server_address[:2]
+    print(f"listening on http://{host}:{port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0

@@ -1,0 +1,205 @@
+"""Python threads as Go's goroutines: live stacks, creation stacks, and the three views of
+them that ``/debug/pprof/goroutine`` and ``threadcreate`` serve.
+
+- `snapshot()` reads every thread's current stack (``sys._current_frames``) with its
+  name, ident, native id and daemon flag (``threading.enumerate``), without creating
+  ``_DummyThread`` objects for threads started outside ``threading``.
+- `goroutine_profile()` is Go's goroutine profile: sample type ``goroutine/count``, one sample
+  per distinct (stack, thread name), thread names as the ``thread`` label.
+- `threadcreate_profile()` counts the threads created since this module was imported, by
+  creation stack (a wrapper around ``threading.Thread.start`` records it).
+- `format_thread_dump()` is the ``debug=2`` text: one block per thread, innermost frame first.
+
+Frames are named as the CPU and heap engine names them: ``co_qualname``, file path, line
+number and the function's first line.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import sys
+import threading
+import time
+
+from ..profile import Profile, ProfileBuilder
+
+# A frame as ProfileBuilder takes it: (function, file, line, start_line).
+Frame = tuple
+
+
+def code_frame(code, lineno) -> Frame:
+    """The profile frame of a code object executing at ``lineno``."""
+    return (code.co_qualname, code.co_filename, lineno or 0, code.co_firstlineno)
+
+
+def frame_stack(frame, limit: int = 512) -> list[Frame]:
+    """The stack of a Python frame object, innermost (leaf) first."""
+    stack = []
+    while frame is not None and len(stack) < limit:
+        stack.append(code_frame(frame.f_code, frame.f_lineno))
+        frame = frame.f_back
+    return stack
+
+
+@dataclasses.dataclass
+class ThreadInfo:
+    """One live thread and its current stack (leaf first)."""
+
+    ident: int
+    name: str
+    native_id: int | None
+    daemon: bool | None
+    stack: list[Frame]
+    created_by: tuple[int, Frame] | None = None  # (creator thread ident, frame that called start)
+
+
+# ------------------------------------------------------------------ creation stacks
+
+_created_lock = threading.Lock()
+_created: collections.Counter = collections.Counter()  # creation stack -> threads created
+_creator: "dict[int, tuple[int, Frame]]" = {}  # id(Thread) -> (creator ident, start() caller)
+_original_start = threading.Thread.start
+# Threads alive before we started watching have no known creation stack; like Go's main
+# thread record they get one pseudo frame, so the count text stays parseable by pprof.
+_BEFORE = ("<thread created before pyprofnb watched>", "", 0, 0)
+
+
+def _recording_start(self, *args, **kwargs):
+    caller = sys._getframe(1)
+    stack = tuple(frame_stack(caller, limit=64))
+    with _created_lock:
+        _created[stack] += 1
+        _creator[id(self)] = (threading.get_ident(), stack[0] if stack else _BEFORE)
+    return _original_start(self, *args, **kwargs)
+
+
+def _install_start_hook() -> None:
+    if getattr(threading.Thread.start, "_pyprofnb", False):
+        return
+    _recording_start._pyprofnb = True
+    with _created_lock:
+        _created[(_BEFORE,)] += len(sys._current_frames())
+    threading.Thread.start = _recording_start
+
+
+_install_start_hook()
+
+
+def threads_created() -> int:
+    """Threads created since this module was imported (plus those alive then)."""
+    with _created_lock:
+        return sum(_created.values())
+
+
+# ------------------------------------------------------------------ live threads
+
+def snapshot(*, exclude: set[int] = frozenset()) -> list[ThreadInfo]:
+    """Every thread's current stack, the calling thread first (as Go puts the goroutine
+    serving the request first), then by ident."""
+    frames = sys._current_frames()
+    by_ident = {t.ident: t for t in threading.enumerate()}
+    me = threading.get_ident()
+    out = []
+    for ident in sorted(frames, key=lambda i: (i != me, i)):
+        if ident in exclude:
+            continue
+        thread = by_ident.get(ident)
+        stack = frame_stack(frames[ident])
+        out.append(ThreadInfo(
+            ident=ident,
+            name=thread.name if thread is not None else f"<no threading.Thread {ident:#x}>",
+            native_id=getattr(thread, "native_id", None),
+            daemon=thread.daemon if thread is not None else None,
+            stack=stack,
+            created_by=_creator.get(id(thread)) if thread is not None else None,
+        ))
+    del frames
+    return out
+
+
+def thread_count() -> int:
+    return len(sys._current_frames())
+
+
+def goroutine_profile(threads: list[ThreadInfo] | None = None, *, with_labels: bool = True) -> Profile:
+    """Go's goroutine profile for Python threads: ``goroutine/count``, period 1, one sample
+    per distinct stack (and thread name, the ``thread`` label, when ``with_labels``)."""
+    threads = snapshot() if threads is None else threads
+    counts: collections.Counter = collections.Counter()
+    for t in threads:
+        counts[(tuple(t.stack), t.name if with_labels else None)] += 1
+    b = ProfileBuilder([("goroutine", "count")], period_type=("goroutine", "count"), period=1)
+    for (stack, name), n in counts.items():
+        b.add(stack, [n], labels={"thread": name} if name is not None else None)
+    return b.build(time_nanos=time.time_ns())
+
+
+def threadcreate_profile() -> Profile:
+    """Threads created, by the stack that called ``Thread.start`` (``threadcreate/count``)."""
+    with _created_lock:
+        items = list(_created.items())
+    b = ProfileBuilder([("threadcreate", "count")], period_type=("threadcreate", "count"), period=1)
+    for stack, n in items:
+        b.add(stack, [n])
+    return b.build(time_nanos=time.time_ns())
+
+
+# ------------------------------------------------------------------ debug=2
+
+_STATES = {"R": "running", "S": "sleeping", "D": "disk wait", "T": "stopped", "t": "tracing stop", "Z": "zombie"}
+
+
+def os_state(native_id: int | None) -> str:
+    """The kernel's view of a thread (Linux /proc): state and, when readable, wait channel."""
+    if not native_id:
+        return ""
+    base = f"/proc/self/task/{native_id}"
+    try:
+        with open(f"{base}/stat") as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+    text = _STATES.get(state, state)
+    try:
+        with open(f"{base}/wchan") as fh:
+            wchan = fh.read().strip()
+        if wchan and wchan != "0":
+            text += f", {wchan}"
+    except OSError:
+        pass
+    return text
+
+
+def format_thread_dump(threads: list[ThreadInfo] | None = None) -> str:
+    """The ``goroutine?debug=2`` text for Python threads, Go's panic-dump layout::
+
+        thread 140234 "MainThread" native_id=4242 daemon=False [sleeping, do_select]:
+        socketserver.BaseServer.serve_forever()
+        	/usr/lib/python3.11/socketserver.py:233
+        created by main in thread 140230
+        	/srv/app.py:12
+
+    The calling thread comes first and its state is ``running``; the others show the
+    kernel's state and wait channel of their native thread.
+    """
+    threads = snapshot() if threads is None else threads
+    me = threading.get_ident()
+    blocks = []
+    for t in threads:
+        state = "running" if t.ident == me else (os_state(t.native_id) or "unknown")
+        lines = [f'thread {t.ident} "{t.name}" native_id={t.native_id} daemon={t.daemon} [{state}]:']
+        for name, filename, line, _start in t.stack:
+            lines.append(f"{name}(...)")
+            lines.append(f"\t{filename}:{line}")
+        if t.created_by is not None:
+            creator, (name, filename, line, _start) = t.created_by
+            lines.append(f"created by {name} in thread {creator}")
+            lines.append(f"\t{filename}:{line}")
+        blocks.append("\n".join(lines) + "\n")
+    return "\n".join(blocks)
+
+
+__all__ = [
+    "ThreadInfo", "code_frame", "format_thread_dump", "frame_stack", "goroutine_profile",
+    "os_state", "snapshot", "thread_count", "threadcreate_profile", "threads_created",
+]

@@ -1,0 +1,15 @@
+"""Go's net/http/pprof for Python services, three ways, one set of handlers
+(`pyprofnb.http.handlers.handle`):
+
+- ``pyprofnb.http.enable(HandlerClass)``: a stdlib ``http.server`` handler gets the routes;
+- ``pyprofnb.http.start_debug_server("127.0.0.1:6060")``: a background server in any process;
+- ``pyprofnb.http.wsgi.PprofMiddleware(app)``: Flask, Django and other WSGI apps.
+
+See docs/endpoints.md for the endpoints.
+"""
+from .handlers import MAX_SECONDS, Response, handle, is_pprof_path, start_heap_sampling
+from .stdlib import enable, send_response_once, start_debug_server
+from .wsgi import PprofMiddleware
+
+__all__ = ["MAX_SECONDS", "PprofMiddleware", "Response", "enable", "handle", "is_pprof_path",
+           "send_response_once", "start_debug_server", "start_heap_sampling"]

@@ -1,0 +1,398 @@
+"""The /debug/pprof endpoints as one framework-neutral function.
+
+`handle(method, path, query, body, is_disconnected)` answers a request with a `Response`
+(status, headers, body), or None when the client went away during a timed profile. The
+stdlib handler hook, the background debug server and the WSGI middleware all call it, so
+every endpoint, parameter and error is defined once, here, following Go's net/http/pprof:
+
+- ``/debug/pprof/``: HTML index (Count | Profile table, links to ``<name>?debug=1``).
+- ``profile?seconds=N``: CPU profile from the native engine (gzipped profile.proto).
+- ``wall?seconds=N``: wall-clock profile of all threads (pure-Python sampler).
+- ``heap``, ``allocs``: sampled heap profile; ``debug=1`` legacy text with a runtime-stats
+  trailer; ``gc=1`` collects first (heap only, as Go); ``seconds=N`` is a delta profile.
+- ``goroutine``: threads; ``debug=1`` grouped text, ``debug=2`` full dump.
+- ``threadcreate``: threads created, by creation stack.
+- ``cmdline``: the process's argv, NUL-separated. ``symbol``: remote symbolization.
+
+Errors are Go's: text/plain with ``X-Go-Pprof: 1`` (go tool pprof then prints the message),
+404 "Unknown profile", 400 for bad parameters, 500 when the CPU profiler is busy. Where
+this process cannot serve a profile (the native engine did not build or load) the answer
+is 501 with the reason.
+
+Durations (``seconds``) must be positive integers no larger than `MAX_SECONDS` (600): a
+profile ties up a request and a thread for its whole duration, and a typo such as
+``seconds=30000`` should fail at once rather than hold a connection for eight hours.
+Go would silently use 30 s for a bad CPU ``seconds``; here it is a 400 like Go's delta
+profiles, so the mistake is visible. A client that disconnects ends the profile early.
+"""
+from __future__ import annotations
+
+import html
+import sys
+import time
+from typing import Callable, NamedTuple
+from urllib.parse import parse_qs
+
+from .. import legacy_text
+from ..collect import runtime as runtime_stats
+from ..collect import threads as thread_stacks
+from ..collect import wall as wall_sampler
+from ..errors import ProfilingError, ProfilingInUseError
+from ..profile import Profile, merge
+
+PREFIX = "/debug/pprof/"
+MAX_SECONDS = 600
+DEFAULT_SECONDS = 30
+DEFAULT_HEAP_RATE = 128 * 1024
+POLL_INTERVAL = 0.1  # how often a timed profile checks whether its client is still there
+
+_HTTP_REASONS = {
+    200: "OK", 301: "Moved Permanently", 400: "Bad Request", 404: "Not Found",
+    405: "Method Not Allowed", 500: "Internal Server Error", 501: "Not Implemented",
+}
+
+
+class Response(NamedTuple):
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    @property
+    def reason(self) -> str:
+        return _HTTP_REASONS.get(self.status, "")
+
+
+def is_pprof_path(path: str) -> bool:
+    return path == PREFIX[:-1] or path.startswith(PREFIX)
+
+
+# ------------------------------------------------------------------ responses
+
+_NOSNIFF = ("X-Content-Type-Options", "nosniff")
+
+
+def error(status: int, message: str) -> Response:
+    """Go's serveError: text/plain, X-Go-Pprof: 1, the message and a newline."""
+    return Response(status, [
+        _NOSNIFF, ("Content-Type", "text/plain; charset=utf-8"), ("X-Go-Pprof", "1"),
+    ], (message + "\n").encode())
+
+
+def _text(body: str, content_type: str = "text/plain; charset=utf-8") -> Response:
+    return Response(200, [_NOSNIFF, ("Content-Type", content_type)], body.encode())
+
+
+def _proto(prof: Profile, filename: str) -> Response:
+    return Response(200, [
+        _NOSNIFF, ("Content-Type", "application/octet-stream"),
+        ("Content-Disposition", f'attachment; filename="{filename}"'),
+    ], prof.to_bytes())
+
+
+# ------------------------------------------------------------------ parameters
+
+class _BadRequest(Exception):
+    def __init__(self, response: Response):
+        self.response = response
+
+
+def _form(query: dict, name: str) -> str:
+    values = query.get(name)
+    return values[0] if values else ""
+
+
+def _atoi(text: str) -> int:
+    """Go's strconv.Atoi with the error ignored: anything unparsable is 0."""
+    try:
+        return int(text.strip()) if text.strip().lstrip("+-").isdigit() else 0
+    except ValueError:
+        return 0
+
+
+def _seconds(text: str) -> int:
+    if not text.isdigit() or int(text) <= 0:
+        raise _BadRequest(error(400, 'invalid value for "seconds" - must be a positive integer'))
+    seconds = int(text)
+    if seconds > MAX_SECONDS:
+        raise _BadRequest(error(400, f"profile duration exceeds server's limit of {MAX_SECONDS} seconds"))
+    return seconds
+
+
+def wait(seconds: float, is_disconnected: Callable[[], bool]) -> bool:
+    """Sleep ``seconds``, checking the client; False if it disconnected meanwhile."""
+    deadline = time.monotonic() + seconds
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return True
+        time.sleep(min(POLL_INTERVAL, remaining))
+        if is_disconnected():
+            return False
+
+
+# ------------------------------------------------------------------ collectors
+
+def _cpu_module():
+    """The engine's CPU profiler, or the reason it cannot be used."""
+    try:
+        from ..collect import cpu
+    except ImportError as exc:
+        return None, f"CPU profiling is not available in this process: {exc}"
+    if not cpu.available():
+        return None, f"CPU profiling is not available in this process: {cpu.UNAVAILABLE_REASON}"
+    return cpu, ""
+
+
+def _heap_module():
+    try:
+        from ..collect import heap
+    except ImportError as exc:
+        return None, f"heap profiling is not available in this process: {exc}"
+    if not heap.available():
+        reason = getattr(heap, "UNAVAILABLE_REASON", "the native engine could not be loaded")
+        return None, f"heap profiling is not available in this process: {reason}"
+    return heap, ""
+
+
+def start_heap_sampling(rate: int | None = DEFAULT_HEAP_RATE) -> bool:
+    """Start the heap sampler (if the engine is there and it is not running); True if it runs.
+    Go samples the heap from the start of every program; enabling the endpoints does the
+    same here, at ``rate`` bytes between samples on average. ``rate=None`` leaves it off."""
+    heap, _ = _heap_module()
+    if heap is None:
+        return False
+    if rate is not None and not heap.running():
+        try:
+            heap.start(rate=rate)
+        except ProfilingError:
+            pass  # someone else started it in the meantime
+    return heap.running()
+
+
+def _heap_profile(name: str) -> Profile:
+    heap, reason = _heap_module()
+    if heap is None:
+        raise _BadRequest(error(501, reason))
+    if not heap.running():
+        raise _BadRequest(error(501, "heap sampling is not running in this process: "
+                                     "start it with pyprofnb.collect.heap.start()"))
+    prof = heap.profile()
+    if not prof.time_nanos:
+        prof = prof.replace(time_nanos=time.time_ns())
+    if name == "allocs":
+        prof = prof.replace(default_sample_type="alloc_space")
+    return prof
+
+
+class _Named:
+    """A runtime/pprof-style named profile: proto, debug text, optional delta."""
+
+    def __init__(self, name, description, collect, text, count):
+        self.name, self.description = name, description
+        self.collect, self.text, self.count = collect, text, count
+
+
+def _heap_text(name: str, debug: int) -> str:
+    stats = runtime_stats.memstats()  # read before the profile, as Go does
+    return legacy_text.format_heap_text(_heap_profile(name), stats)
+
+
+def _heap_count(name: str) -> int:
+    heap, _ = _heap_module()
+    if heap is None or not heap.running():
+        return 0
+    return heap.profile().n_samples
+
+
+def _goroutine_text(name: str, debug: int) -> str:
+    if debug >= 2:
+        return thread_stacks.format_thread_dump()
+    prof = thread_stacks.goroutine_profile(with_labels=False)
+    return legacy_text.format_count_text(prof, "goroutine")
+
+
+NAMED = {
+    p.name: p for p in [
+        _Named("allocs", "A sampling of all past memory allocations",
+               lambda: _heap_profile("allocs"), lambda d: _heap_text("allocs", d), lambda: _heap_count("allocs")),
+        _Named("goroutine", "Stack traces of all current threads (Python's goroutines). Use debug=2 as a "
+                            "query parameter to export in the same format as an unrecovered panic.",
+               lambda: thread_stacks.goroutine_profile(), lambda d: _goroutine_text("goroutine", d),
+               thread_stacks.thread_count),
+        _Named("heap", "A sampling of memory allocations of live objects. You can specify the gc GET "
+                       "parameter to run GC before taking the heap sample.",
+               lambda: _heap_profile("heap"), lambda d: _heap_text("heap", d), lambda: _heap_count("heap")),
+        _Named("threadcreate", "Stack traces that led to the creation of new OS threads",
+               thread_stacks.threadcreate_profile,
+               lambda d: legacy_text.format_count_text(thread_stacks.threadcreate_profile(), "threadcreate"),
+               thread_stacks.threads_created),
+    ]
+}
+
+# Profiles served by their own handlers: (description).
+OTHER = {
+    "cmdline": "The command line invocation of the current program",
+    "profile": "CPU profile. You can specify the duration in the seconds GET parameter. After you get the "
+               "profile file, use the go tool pprof command to investigate the profile.",
+    "wall": "Wall-clock profile of all threads, including those waiting on I/O or locks. You can specify "
+            "the duration in the seconds GET parameter.",
+}
+
+
+def _serve_named(p: _Named, query: dict, is_disconnected) -> Response | None:
+    seconds_text = _form(query, "seconds")
+    if seconds_text != "":
+        seconds = _seconds(seconds_text)
+        if _atoi(_form(query, "debug")) != 0:
+            return error(400, "seconds and debug params are incompatible")
+        p0 = p.collect()
+        if not wait(seconds, is_disconnected):
+            return None
+        p1 = p.collect()
+        t0, t1 = p0.time_nanos, p1.time_nanos
+        delta = merge([p1, -p0])
+        delta = delta.replace(time_nanos=t1, duration_nanos=t1 - t0)
+        return _proto(delta, f"{p.name}-delta")
+    if p.name == "heap" and _atoi(_form(query, "gc")) > 0:
+        runtime_stats.collect()
+    debug = _atoi(_form(query, "debug"))
+    if debug != 0:
+        return _text(p.text(debug))
+    return _proto(p.collect(), p.name)
+
+
+def _serve_timed(kind: str, query: dict, is_disconnected) -> Response | None:
+    seconds_text = _form(query, "seconds")
+    seconds = DEFAULT_SECONDS if seconds_text == "" else _seconds(seconds_text)
+    if kind == "wall":
+        sampler = wall_sampler.WallProfiler().start()
+        try:
+            alive = wait(seconds, is_disconnected)
+        finally:
+            prof = sampler.stop()
+        return _proto(prof, "wall") if alive else None
+    cpu, reason = _cpu_module()
+    if cpu is None:
+        return error(501, reason)
+    try:
+        cpu.start()
+    except ProfilingInUseError as exc:
+        return error(500, f"Could not enable CPU profiling: {exc}")
+    except ProfilingError as exc:
+        return error(500, f"Could not enable CPU profiling: {exc}")
+    try:
+        alive = wait(seconds, is_disconnected)
+    finally:
+        prof = cpu.stop()
+    return _proto(prof, "profile") if alive else None
+
+
+def _cmdline() -> Response:
+    argv = getattr(sys, "orig_argv", None) or sys.argv
+    return _text("\x00".join(argv))
+
+
+def _symbol(method: str, query: str, body: bytes) -> Response:
+    """``num_symbols: 1`` then ``0xPC name`` for each ``+``-separated address we know
+    (the synthetic addresses of the legacy text profiles, see `legacy_text.ADDRESSES`)."""
+    words = (body.decode("latin-1") if method == "POST" else query).split("+")
+    lines = ["num_symbols: 1"]
+    for word in words:
+        word = word.strip()
+        try:
+            pc = int(word, 0)
+        except ValueError:
+            continue
+        func = legacy_text.ADDRESSES.lookup(pc) if pc else None
+        if func is not None:
+            lines.append(f"{pc:#x} {func[0]}")
+    return _text("\n".join(lines) + "\n")
+
+
+_INDEX = """<html>
+<head>
+<title>/debug/pprof/</title>
+<style>
+.profile-name{{
+	display:inline-block;
+	width:6rem;
+}}
+</style>
+</head>
+<body>
+/debug/pprof/
+<br>
+<p>Set debug=1 as a query parameter to export in legacy text format</p>
+<br>
+Types of profiles available:
+<table>
+<thead><td>Count</td><td>Profile</td></thead>
+{rows}
+</table>
+<a href="goroutine?debug=2">full goroutine stack dump</a>
+<br>
+<p>
+Profile Descriptions:
+<ul>
+{descriptions}
+</ul>
+</p>
+</body>
+</html>
+"""
+
+
+def _index() -> Response:
+    entries = [(name, p.count(), p.description) for name, p in NAMED.items()]
+    entries += [(name, 0, desc) for name, desc in OTHER.items()]
+    entries.sort()
+    rows = "\n".join(
+        f"\t<tr>\n\t<td>{count}</td><td><a href='{html.escape(name)}?debug=1'>{html.escape(name)}</a></td>\n\t</tr>"
+        for name, count, _ in entries
+    )
+    descriptions = "\n".join(
+        f"<li><div class=profile-name>{html.escape(name)}: </div> {html.escape(desc)}</li>" for name, _, desc in entries
+    )
+    return _text(_INDEX.format(rows=rows, descriptions=descriptions), "text/html; charset=utf-8")
+
+
+def handle(
+    method: str,
+    path: str,
+    query: str = "",
+    body: bytes = b"",
+    is_disconnected: Callable[[], bool] = lambda: False,
+) -> Response | None:
+    """Answer one /debug/pprof request; None if the client disconnected mid-profile.
+
+    >>> status, headers, body = handle("GET", "/debug/pprof/goroutine", "debug=1")
+    """
+    if path == PREFIX[:-1]:
+        return Response(301, [("Location", PREFIX + (f"?{query}" if query else ""))], b"")
+    name = path[len(PREFIX):]
+    allowed = ("GET", "HEAD", "POST") if name == "symbol" else ("GET", "HEAD")
+    if method not in allowed:
+        response = error(405, "Method Not Allowed")
+        return response._replace(headers=response.headers + [("Allow", ", ".join(allowed))])
+    params = parse_qs(query, keep_blank_values=True)
+    try:
+        if name == "":
+            return _index()
+        if name == "cmdline":
+            return _cmdline()
+        if name == "symbol":
+            return _symbol(method, query, body)
+        if name in ("profile", "wall"):
+            return _serve_timed(name, params, is_disconnected)
+        p = NAMED.get(name)
+        if p is None:
+            return error(404, "Unknown profile")
+        return _serve_named(p, params, is_disconnected)
+    except _BadRequest as exc:
+        return exc.response
+
+
+__all__ = [
+    "DEFAULT_HEAP_RATE", "MAX_SECONDS", "NAMED", "PREFIX", "Response", "error", "handle",
+    "is_pprof_path", "start_heap_sampling", "wait",
+]
