@@ -68,3 +68,7 @@ from . import tree as _tree  # noqa: E402
 
 register("tree", frame=_tree.tree_frame, text=_tree.tree_text)
 register("peek", frame=_tree.tree_frame, text=_tree.tree_text)
+
+from . import traces as _traces  # noqa: E402
+
+register("traces", frame=_traces.traces_frame, text=_traces.traces_text)
