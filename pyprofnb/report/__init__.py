@@ -72,3 +72,7 @@ register("peek", frame=_tree.tree_frame, text=_tree.tree_text)
 from . import traces as _traces  # noqa: E402
 
 register("traces", frame=_traces.traces_frame, text=_traces.traces_text)
+
+from . import tags as _tags  # noqa: E402
+
+register("tags", frame=_tags.tags_frame, text=_tags.tags_text)

@@ -15,10 +15,10 @@ def go_loaded(rpt: Report) -> Report:
     """The report over the profile as go tool pprof holds it after loading: pprof merges
     even a single source, which drops all-zero samples and adds up identical ones (Go's heap
     profiles start with zero samples). Reports that print samples one by one need this."""
-    values = rpt.source.values
-    if rpt.source.n_samples == 0 or np.any(values != 0, axis=1).all():
+    compacted = rpt.source.compact()
+    if compacted is rpt.source:
         return rpt
-    again = prepare(rpt.source.compact(), rpt.kind, rpt.opts)
+    again = prepare(compacted, rpt.kind, rpt.opts)
     again.argument = rpt.argument
     return again
 
