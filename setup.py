@@ -9,8 +9,9 @@ if sys.platform.startswith("linux"):
         Extension(
             "pyprofnb.collect._engine",
             sources=["pyprofnb/collect/_engine.c"],
+            depends=["pyprofnb/collect/frames_cpython.h"],
             extra_compile_args=["-O2", "-Wall", "-std=gnu11"],
-            libraries=["rt"],
+            libraries=["rt", "m"],
             optional=True,
         )
     )
