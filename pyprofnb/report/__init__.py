@@ -76,3 +76,7 @@ register("traces", frame=_traces.traces_frame, text=_traces.traces_text)
 from . import tags as _tags  # noqa: E402
 
 register("tags", frame=_tags.tags_frame, text=_tags.tags_text)
+
+from . import raw as _raw  # noqa: E402
+
+register("raw", frame=_raw.raw_frame, text=_raw.raw_text)
