@@ -80,3 +80,8 @@ register("tags", frame=_tags.tags_frame, text=_tags.tags_text)
 from . import raw as _raw  # noqa: E402
 
 register("raw", frame=_raw.raw_frame, text=_raw.raw_text)
+
+from . import source as _source  # noqa: E402
+
+register("list", frame=_source.list_frame, text=_source.list_text)
+register("weblist", frame=_source.list_frame, text=_source.weblist_html)
