@@ -85,3 +85,7 @@ from . import source as _source  # noqa: E402
 
 register("list", frame=_source.list_frame, text=_source.list_text)
 register("weblist", frame=_source.list_frame, text=_source.weblist_html)
+
+from . import folded as _folded  # noqa: E402
+
+register("folded", frame=_folded.folded_frame, text=_folded.folded_text)
