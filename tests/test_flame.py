@@ -188,3 +188,15 @@ def test_script_zoom_search_hover(prof, tmp_path):
     stepped_out = {b["name"]: b for b in steps[3]["boxes"]}  # a second click steps out to the caller
     assert stepped_out["&lt;module&gt;"]["shown"]
     assert all(b["shown"] for b in steps[4]["boxes"])
+
+
+def test_plots(prof, base):
+    from pyprofnb import plots
+
+    ax = plots.top_bars(prof, 3)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["<module>", "json.encoder.encode", "handler"]
+    ax = plots.diff_flame(prof, base)
+    assert ax.get_legend() is not None
+    ax = plots.over_time([base, prof], top=1)
+    assert list(ax.pyprofnb_data.columns) == ["total", "<module>"]
+    assert ax.pyprofnb_data["total"].tolist() == [90_000_000, 100_000_000]
