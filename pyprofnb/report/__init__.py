@@ -89,3 +89,8 @@ register("weblist", frame=_source.list_frame, text=_source.weblist_html)
 from . import folded as _folded  # noqa: E402
 
 register("folded", frame=_folded.folded_frame, text=_folded.folded_text)
+
+from . import dot as _dot  # noqa: E402
+
+register("dot", frame=_dot.dot_frame, text=_dot.dot_text)
+register("svg", text=_dot.svg_text)
