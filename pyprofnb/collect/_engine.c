@@ -22,6 +22,8 @@
  *       was taken (entry gen <= capture gen: the object at that address has been pinned
  *       since, so it is the one captured);
  *     - anything else is reported as an unknown frame (counted in stats), never dereferenced.
+ *   To keep the second case rare, the dealloc wrapper (GIL held, like the consumer) walks the
+ *   complete captures still in the ring, blanks the dying pointer and advances their gen.
  *
  * Heap
  *   Hooks on the PyMem OBJ and MEM domains wrap the previous allocators (GIL held in both).
@@ -128,7 +130,28 @@ static long g_period_ns;
 static void
 pnb_code_dealloc(PyObject *op)
 {
-    atomic_fetch_add_explicit(&g_code_gen, 1, memory_order_seq_cst);
+    uint64_t gen = atomic_fetch_add_explicit(&g_code_gen, 1, memory_order_seq_cst) + 1;
+    /* Keep captures waiting in the ring resolvable: a complete capture whose pointers were
+     * all alive until now stays so, minus this object (which becomes an unknown frame). GIL
+     * held, as for the consumer, so the ready slots between tail and head are ours to edit;
+     * slots still being written keep their older gen and are treated conservatively. */
+    if (g_ring != NULL) {
+        for (uint64_t pos = g_ring_tail;; pos++) {
+            pnb_slot *s = &g_ring[pos & (PNB_RING_SIZE - 1)];
+            if (atomic_load_explicit(&s->seq, memory_order_acquire) != pos + 1) {
+                break;
+            }
+            if (s->gen != gen - 1) {
+                continue;
+            }
+            for (int i = 0; i < s->depth; i++) {
+                if (s->frames[i].code == (void *)op) {
+                    s->frames[i].code = NULL;
+                }
+            }
+            s->gen = gen;
+        }
+    }
     g_orig_code_dealloc(op);
 }
 
@@ -435,6 +458,9 @@ cpu_stop_timers(PyObject *self, PyObject *noargs)
 static PyObject *
 pnb_resolve_code(void *ptr, uint64_t capture_gen)
 {
+    if (ptr == NULL) {
+        return NULL; /* died before the drain saw it */
+    }
     if (capture_gen == atomic_load(&g_code_gen)) {
         PyObject *code = (PyObject *)ptr;
         Py_INCREF(code); /* pinned before anything that could run a deallocation */
