@@ -422,9 +422,15 @@ def run_load(url: str, n: int = 200, c: int = 50, method: str = "GET", *,
 
 def _context():
     # fork starts workers in milliseconds; where threads run (a notebook kernel, a
-    # profiler's threads) a forked child could inherit a held lock, so spawn instead.
-    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+    # profiler's threads) a forked child could inherit a held lock, so fork them from
+    # the single-threaded fork server instead (it starts once, the workers' module loaded).
+    methods = multiprocessing.get_all_start_methods()
+    if threading.active_count() == 1 and "fork" in methods:
         return multiprocessing.get_context("fork")
+    if "forkserver" in methods:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["pyprofnb.loadgen_worker"])
+        return ctx
     return multiprocessing.get_context("spawn")
 
 

@@ -96,6 +96,7 @@ class Misc(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path == "/chunked":
             chunks = [b"hello ", b"chunked ", b"world"]
             data = b"".join(b"%x;ext=1\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\nX-T: 1\r\n\r\n"
@@ -401,9 +402,15 @@ def test_api_option_errors():
     (["-q", "-1", "http://x/"], "-q must be a number >= 0"),
     (["-t"], "-t needs a value"),
 ])
-def test_bad_flags(args, words):
-    r = ours(*args, timeout=30)
-    assert r.returncode == 2
-    assert r.stdout == ""
-    lines = r.stderr.splitlines()
-    assert len(lines) == 1 and words in lines[0], r.stderr
+def test_bad_flags(args, words, capsys):
+    assert pyprofnb.loadgen.main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1 and words in lines[0], err
+
+
+def test_bad_flag_exit_status_from_a_shell():
+    r = ours("-c", "zero", "http://127.0.0.1:1/", timeout=30)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == "pyprofnb load: -c must be an integer, got 'zero'\n"
