@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pyprofnb.http
+from pyprofnb.http.handlers import DEFAULT_HEAP_RATE, start_heap_sampling
 from pyprofnb.http.stdlib import send_response_once
 
 
@@ -62,7 +63,7 @@ class DemoHandler(BaseHTTPRequestHandler):
         pass
 
 
-pyprofnb.http.enable(DemoHandler)  # /debug/pprof/*, and heap sampling from now on
+pyprofnb.http.enable(DemoHandler, heap_rate=None)  # /debug/pprof/*; `serve` starts heap sampling
 
 
 class DemoServer(ThreadingHTTPServer):
@@ -70,17 +71,24 @@ class DemoServer(ThreadingHTTPServer):
     request_queue_size = 128
 
 
-def serve(host: str = "127.0.0.1", port: int = 4000) -> DemoServer:
-    return DemoServer((host, port), DemoHandler)
+def serve(host: str = "127.0.0.1", port: int = 4000, heap_rate: int | None = DEFAULT_HEAP_RATE) -> DemoServer:
+    """The server, bound but not yet serving; heap sampling starts now unless ``heap_rate``
+    is None or 0."""
+    server = DemoServer((host, port), DemoHandler)
+    if heap_rate:
+        start_heap_sampling(heap_rate)
+    return server
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m demo_server", description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: local only)")
     parser.add_argument("--port", type=int, default=4000, help="port (default 4000; 0 picks a free one)")
+    parser.add_argument("--heap-rate", type=int, default=DEFAULT_HEAP_RATE,
+                        help=f"mean bytes between heap samples (default {DEFAULT_HEAP_RATE}; 0 turns sampling off)")
     args = parser.parse_args(argv)
     try:
-        server = serve(args.host, args.port)
+        server = serve(args.host, args.port, args.heap_rate)
     except OSError as exc:
         print(f"demo_server: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 1

@@ -92,58 +92,101 @@ def tabwrite(lines: Sequence[str], tabwidth: int = 8, padding: int = 1) -> list[
     """Align tab-separated cells like Go's ``tabwriter.NewWriter(w, 1, 8, 1, '\\t', 0)``:
     a column block is a run of consecutive lines that have that tab-terminated cell; cells
     are padded with tabs to the block's widest cell plus one, rounded up to a tab stop."""
-    rows = [line.split("\t") for line in lines]
-    widths = [[0] * (len(r) - 1) for r in rows]
-    ncols = max((len(r) - 1 for r in rows), default=0)
-    for col in range(ncols):
-        i = 0
-        while i < len(rows):
-            if len(rows[i]) - 1 <= col:
-                i += 1
-                continue
-            j = i
-            while j < len(rows) and len(rows[j]) - 1 > col:
-                j += 1
-            width = max(len(rows[r][col]) for r in range(i, j)) + padding
-            width = -(-width // tabwidth) * tabwidth
-            for r in range(i, j):
-                widths[r][col] = width
-            i = j
-    out = []
-    for row, ws in zip(rows, widths):
-        parts = [cell + "\t" * -(-(w - len(cell)) // tabwidth) for cell, w in zip(row, ws)]
-        parts.append(row[-1])
-        out.append("".join(parts))
+    out: list[str] = []
+    i, n = 0, len(lines)
+    while i < n:
+        if "\t" not in lines[i]:
+            out.append(lines[i])
+            i += 1
+            continue
+        j = i
+        while j < n and "\t" in lines[j]:
+            j += 1
+        out.extend(_align([line.split("\t") for line in lines[i:j]], tabwidth, padding))
+        i = j
     return out
+
+
+def _align(rows: list[list[str]], tabwidth: int, padding: int) -> list[str]:
+    """Align a run of lines that all contain tabs (see `tabwrite`)."""
+    def stop(width: int) -> int:
+        return -(-(width + padding) // tabwidth) * tabwidth
+
+    def pad(cell: str, width: int) -> str:
+        return cell + "\t" * -(-(width - len(cell)) // tabwidth)
+
+    if len({len(r) for r in rows}) == 1:  # the usual case: every line has the same cells
+        widths = [stop(max(map(len, column))) for column in list(zip(*rows))[:-1]]
+        return ["".join(pad(c, w) for c, w in zip(r, widths)) + r[-1] for r in rows]
+    widths = [[0] * (len(r) - 1) for r in rows]
+    for col in range(max(len(r) for r in rows) - 1):
+        k = 0
+        while k < len(rows):
+            if len(rows[k]) - 1 <= col:
+                k += 1
+                continue
+            m = k
+            while m < len(rows) and len(rows[m]) - 1 > col:
+                m += 1
+            width = stop(max(len(rows[r][col]) for r in range(k, m)))
+            for r in range(k, m):
+                widths[r][col] = width
+            k = m
+    return ["".join(pad(c, w) for c, w in zip(r, ws)) + r[-1] for r, ws in zip(rows, widths)]
 
 
 # ------------------------------------------------------------------ writing
 
 def _stack_records(prof: Profile, addresses: AddressTable):
-    """Per sample: (return pcs for the ``@`` list, ``#`` frame lines)."""
+    """Per sample: (the ``@`` list text of return pcs, the ``#`` frame lines, aligned)."""
     funcs = list(zip(prof.func_name, prof.func_filename, prof.func_start_line.tolist()))
-    loc_pcs: list[int] = []
-    loc_lines: list[list[str]] = []
+    loc_at: list[str] = []
+    loc_cells: list[list[tuple[str, str, str]]] = []
     offsets = prof.line_offsets.tolist()
     line_func = prof.line_func.tolist()
     line_no = prof.line_no.tolist()
     for i in range(len(prof.loc_id)):
-        lines = []
+        cells = []
         pc = 0
         for j in range(offsets[i], offsets[i + 1]):
             name, filename, start = funcs[line_func[j]]
             call_pc, off = addresses.address(name, filename, start, line_no[j])
             pc = pc or call_pc
-            lines.append(f"#\t{call_pc:#x}\t{name}+{off:#x}\t{filename}:{line_no[j]}")
-        if not lines:  # a location without lines (e.g. read from a Go text profile)
+            cells.append((f"{call_pc:#x}", f"{name}+{off:#x}", f"{filename}:{line_no[j]}"))
+        if not cells:  # a location without lines (e.g. read from a Go text profile)
             pc = max(int(prof.loc_address[i]), 1)
-        loc_pcs.append(pc)
-        loc_lines.append(lines)
+        loc_at.append(f" {pc + 1:#x}")
+        loc_cells.append(cells)
     stacks = prof.stack_locs.tolist()
     so = prof.stack_offsets.tolist()
+    # A record's frame lines depend on its locations and its two column widths; deep stacks
+    # repeat the same locations, so each (location, widths) is formatted once.
+    pc_len = [max((len(c[0]) for c in cells), default=0) for cells in loc_cells]
+    fn_len = [max((len(c[1]) for c in cells), default=0) for cells in loc_cells]
+    cache: dict = {}
     for s in range(prof.n_samples):
         locs = stacks[so[s]: so[s + 1]]
-        yield [loc_pcs[i] + 1 for i in locs], [line for i in locs for line in loc_lines[i]]
+        widths = (max([pc_len[i] for i in locs], default=0), max([fn_len[i] for i in locs], default=0))
+        lines = []
+        for i in locs:
+            block = cache.get((i, widths))
+            if block is None:
+                block = cache[(i, widths)] = _format_frames(loc_cells[i], widths)
+            lines += block
+        yield "@" + "".join([loc_at[i] for i in locs]), lines
+
+
+def _format_frames(cells: list[tuple[str, str, str]], widths: tuple[int, int], tabwidth: int = 8) -> list[str]:
+    """``#\tPC\tFUNC+OFF\tFILE:LINE`` lines aligned as Go's tabwriter does (`tabwrite`)
+    in a record whose widest pc and function cells have ``widths``: each column is padded
+    with tabs to the tab stop past its widest cell (a cell of length L in a column of
+    width W takes W//8 - L//8 tabs)."""
+    w_pc = (widths[0] + tabwidth) // tabwidth
+    w_fn = (widths[1] + tabwidth) // tabwidth
+    return [
+        "#\t" + pc + "\t" * (w_pc - len(pc) // tabwidth) + fn + "\t" * (w_fn - len(fn) // tabwidth) + where
+        for pc, fn, where in cells
+    ]
 
 
 def _raw(count: int, size: int, rate: int) -> tuple[int, int]:
@@ -153,7 +196,7 @@ def _raw(count: int, size: int, rate: int) -> tuple[int, int]:
         return max(count, 0), max(size, 0)
     avg = size / count
     raw_count = max(1, round(count * -math.expm1(-avg / rate)))
-    return raw_count, round(raw_count * avg)
+    return raw_count, raw_count * round(avg)  # whole-byte blocks, as allocations are
 
 
 def format_heap_text(
@@ -188,10 +231,11 @@ def format_heap_text(
     if ao is None:
         ao, ab = io_, ib
     records = []
-    for s, (pcs, frame_lines) in enumerate(_stack_records(profile, addresses)):
-        in_obj, in_bytes = _raw(int(io_[s]), int(ib[s]), rate)
-        al_obj, al_bytes = _raw(int(ao[s]), int(ab[s]), rate)
-        records.append((in_bytes, in_obj, al_obj, al_bytes, pcs, frame_lines))
+    io_, ib, ao, ab = (np.asarray(c).tolist() for c in (io_, ib, ao, ab))
+    for s, (at, frame_lines) in enumerate(_stack_records(profile, addresses)):
+        in_obj, in_bytes = _raw(io_[s], ib[s], rate)
+        al_obj, al_bytes = _raw(ao[s], ab[s], rate)
+        records.append((in_bytes, in_obj, al_obj, al_bytes, at, frame_lines))
     records.sort(key=lambda r: -r[0])
     t_io = sum(r[1] for r in records)
     t_ib = sum(r[0] for r in records)
@@ -200,8 +244,8 @@ def format_heap_text(
     if t_ab == t_ib:
         t_ab += 1
     lines = [f"heap profile: {t_io}: {t_ib} [{t_ao}: {t_ab}] @ heap/{2 * rate}"]
-    for in_bytes, in_obj, al_obj, al_bytes, pcs, frame_lines in records:
-        lines.append(f"{in_obj}: {in_bytes} [{al_obj}: {al_bytes}] @" + "".join(f" {pc:#x}" for pc in pcs))
+    for in_bytes, in_obj, al_obj, al_bytes, at, frame_lines in records:
+        lines.append(f"{in_obj}: {in_bytes} [{al_obj}: {al_bytes}] {at}")
         lines.extend(frame_lines)
         lines.append("")
     if memstats is not None:
@@ -210,7 +254,7 @@ def format_heap_text(
         lines.append("")
         lines.append("# runtime.MemStats")
         lines.extend(f"# {name} = {value}" for name, value in items)
-    return "\n".join(tabwrite(lines)) + "\n"
+    return "\n".join(lines) + "\n"
 
 
 def _go_quote(text: str) -> str:
@@ -227,10 +271,9 @@ def format_count_text(profile: Profile, name: str | None = None, *, addresses: A
             labels.setdefault(s, {})[key] = value
     groups: dict[str, list] = {}
     total = 0
-    for s, (pcs, frame_lines) in enumerate(_stack_records(profile, addresses)):
+    for s, (head, frame_lines) in enumerate(_stack_records(profile, addresses)):
         count = int(profile.values[s, 0])
         total += count
-        head = "@" + "".join(f" {pc:#x}" for pc in pcs)
         label_line = ""
         if labels.get(s):
             pairs = sorted(labels[s].items())
@@ -245,7 +288,7 @@ def format_count_text(profile: Profile, name: str | None = None, *, addresses: A
             lines.append(label_line)
         lines.extend(frame_lines)
         lines.append("")
-    return "\n".join(tabwrite(lines)) + "\n"
+    return "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------ reading

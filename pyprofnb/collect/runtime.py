@@ -137,9 +137,13 @@ def _heap_totals() -> tuple[dict, int]:
     return prof.totals(), prof.period
 
 
-def memstats() -> list[tuple[str, str]]:
-    """The trailer's fields in order, as (name, text) pairs; see the module docstring."""
-    totals, rate = _heap_totals()
+def memstats(heap_profile=None) -> list[tuple[str, str]]:
+    """The trailer's fields in order, as (name, text) pairs; see the module docstring.
+    The heap figures come from ``heap_profile`` when given (saves a second snapshot)."""
+    if heap_profile is not None:
+        totals, rate = heap_profile.totals(), heap_profile.period
+    else:
+        totals, rate = _heap_totals()
     vsize, rss = _statm()
     stats = gc.get_stats()
     t = _timer

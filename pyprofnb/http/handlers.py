@@ -193,15 +193,15 @@ class _Named:
 
 
 def _heap_text(name: str, debug: int) -> str:
-    stats = runtime_stats.memstats()  # read before the profile, as Go does
-    return legacy_text.format_heap_text(_heap_profile(name), stats)
+    prof = _heap_profile(name)
+    return legacy_text.format_heap_text(prof, runtime_stats.memstats(prof))
 
 
 def _heap_count(name: str) -> int:
     heap, _ = _heap_module()
     if heap is None or not heap.running():
         return 0
-    return heap.profile().n_samples
+    return int(heap.stats().get("stacks", 0))  # the records of the profile, without building it
 
 
 def _goroutine_text(name: str, debug: int) -> str:
@@ -245,11 +245,11 @@ def _serve_named(p: _Named, query: dict, is_disconnected) -> Response | None:
         seconds = _seconds(seconds_text)
         if _atoi(_form(query, "debug")) != 0:
             return error(400, "seconds and debug params are incompatible")
-        p0 = p.collect()
+        # Collection times from our clock: a sampler may stamp its profiles with its start.
+        t0, p0 = time.time_ns(), p.collect()
         if not wait(seconds, is_disconnected):
             return None
-        p1 = p.collect()
-        t0, t1 = p0.time_nanos, p1.time_nanos
+        t1, p1 = time.time_ns(), p.collect()
         delta = merge([p1, -p0])
         delta = delta.replace(time_nanos=t1, duration_nanos=t1 - t0)
         return _proto(delta, f"{p.name}-delta")
