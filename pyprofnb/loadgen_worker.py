@@ -175,6 +175,7 @@ class Worker:
                       for i in range(plan.conns)]
         self.active = len([c for c in self.conns if c.left > 0])
         self.ready = deque()  # connections whose next request starts on the next turn
+        self.parent = os.getppid()
         self._implicit_gzip = plan.spec.implicit_gzip
 
     # ---- the loop -------------------------------------------------------------------
@@ -227,6 +228,8 @@ class Worker:
             self.progress[self.slot] = self.done
         if self.stop_flag is not None and self.stop_flag.value:
             self.stopping = True
+        elif self.progress is not None and os.getppid() != self.parent:
+            self.stopping = True  # the parent died: nobody will read the results
         if self.stopping or now >= self.stop_at:
             # Requests in flight finish (as in hey); connections waiting on the rate
             # limiter have nothing in flight and end now.

@@ -330,6 +330,31 @@ def test_redirects_like_hey(misc):
     assert counts(a.stdout) == ({}, {f'Get "{misc}/loop": stopped after 10 redirects': 2})
 
 
+def test_proxy_and_host_header():
+    seen = []
+
+    class Proxy(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            seen.append((self.path, self.headers["Host"]))
+            _respond(self)
+
+        def log_message(self, *a):
+            pass
+
+    srv = _Server(Proxy)
+    try:
+        proxy = srv.url.removeprefix("http://")
+        res = run_load("http://service.invalid:8080/a?b=1", n=3, c=1, proxy=proxy)
+        assert res.status_codes == {200: 3}
+        assert seen[0] == ("http://service.invalid:8080/a?b=1", "service.invalid:8080")
+        res = run_load(srv.url + "/x", n=2, c=1, host="example.org")
+        assert res.status_codes == {200: 2} and seen[-1] == ("/x", "example.org")
+    finally:
+        srv.close()
+
+
 def test_head_and_status_mix(misc):
     res = run_load(misc + "/", n=10, c=2, method="HEAD")
     assert res.status_codes == {200: 10}
