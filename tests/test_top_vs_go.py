@@ -1,0 +1,98 @@
+"""`pyprofnb -top` must print what `go tool pprof -top` prints, on real Go profiles, for the
+same flags: every row, units, rounding, percentages, order, (inline) markers, dropped counts."""
+from __future__ import annotations
+
+import contextlib
+import io
+import subprocess
+import sys
+
+import pytest
+
+import pyprofnb
+from pyprofnb.cli import main
+from gotools import from_showing, go_profiles, go_service, go_tmp, run_go_pprof  # noqa: F401
+
+FLAGS = [
+    [], ["-cum"], ["-nodecount=7"], ["-nodecount=3", "-cum"], ["-lines"], ["-files"],
+    ["-filefunctions"], ["-addresses"], ["-noinlines"], ["-noinlines", "-lines"], ["-focus=main"],
+    ["-ignore=json"], ["-hide=runtime"], ["-show=main"], ["-show_from=main"],
+    ["-prune_from=Marshal"], ["-unit=ms"], ["-unit=kB"], ["-nodefraction=0.1"], ["-nodefraction=0"],
+    ["-edgefraction=0.5"], ["-relative_percentages", "-focus=fib"], ["-divide_by=3"],
+    ["-drop_negative"], ["-mean"], ["-trim=false"], ["-compact_labels"],
+]
+HEAP_FLAGS = [["-inuse_space"], ["-inuse_objects"], ["-alloc_space"], ["-alloc_objects", "-cum"],
+              ["-sample_index=1"], ["-sample_index=alloc_space", "-lines"], ["-tagfocus=bytes=64kb:"],
+              ["-tagignore=bytes=:1kb"], ["-mean", "-alloc_space"]]
+
+
+def pyprofnb_cli(args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pyprofnb", *args], capture_output=True, text=True, timeout=120)
+
+
+def run_in_process(args: list[str]) -> str:
+    """The command's output, run in this process (the subprocess path is tested below)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = main(args)
+    assert status == 0
+    return out.getvalue()
+
+
+def compare(args, go_tmp):
+    expected = run_go_pprof(["-top", *args], go_tmp)
+    got = run_in_process(["-top", *args])
+    assert from_showing(got) == from_showing(expected)
+    return got
+
+
+@pytest.mark.parametrize("kind", ["cpu", "heap", "allocs", "goroutine"])
+@pytest.mark.parametrize("flags", FLAGS, ids=lambda f: " ".join(f) or "default")
+def test_top_equals_go(kind, flags, go_profiles, go_tmp):
+    compare([*flags, str(go_profiles[kind])], go_tmp)
+
+
+@pytest.mark.parametrize("flags", HEAP_FLAGS, ids=lambda f: " ".join(f))
+@pytest.mark.parametrize("kind", ["heap", "allocs"])
+def test_heap_sample_indexes_equal_go(kind, flags, go_profiles, go_tmp):
+    compare([*flags, str(go_profiles[kind])], go_tmp)
+
+
+@pytest.mark.parametrize("mode", ["-base", "-diff_base"])
+@pytest.mark.parametrize("flags", [[], ["-alloc_space"], ["-inuse_objects", "-cum"], ["-nodecount=5"], ["-lines"]],
+                         ids=lambda f: " ".join(f) or "default")
+def test_base_and_diff_base_equal_go(mode, flags, go_profiles, go_tmp):
+    compare([*flags, mode, str(go_profiles["heap"]), str(go_profiles["heap2"])], go_tmp)
+    compare([*flags, mode, str(go_profiles["allocs"]), str(go_profiles["allocs2"])], go_tmp)
+
+
+def test_merged_sources_equal_go(go_profiles, go_tmp):
+    compare([str(go_profiles["heap"]), str(go_profiles["heap2"])], go_tmp)
+
+
+def test_legacy_heap_text_equals_go_with_binary(go_profiles, go_service, go_tmp):
+    """go tool pprof needs the binary to symbolize heap?debug=1; pyprofnb reads the # lines."""
+    _, binary = go_service
+    expected = run_go_pprof(["-top", "-alloc_space", str(binary), str(go_profiles["heap_text"])], go_tmp)
+    got = pyprofnb_cli(["-top", "-alloc_space", str(go_profiles["heap_text"])])
+    assert got.returncode == 0, got.stderr
+    assert from_showing(got.stdout) == from_showing(expected)
+
+
+def test_full_header_equals_go(go_profiles, go_tmp):
+    """File/Type/Time/Duration lines too, for the Go version installed here."""
+    expected = run_go_pprof(["-top", str(go_profiles["cpu"])], go_tmp)
+    got = pyprofnb_cli(["-top", str(go_profiles["cpu"])])
+    assert got.stdout == expected
+
+
+def test_load_top_agrees_with_text(go_profiles):
+    prof = pyprofnb.load(str(go_profiles["heap"]))
+    top = prof.top(sample_index="alloc_space", nodecount=10)
+    text = prof.text("top", sample_index="alloc_space", nodecount=10)
+    rows = text.splitlines()[-len(top):]
+    assert [r.split("  ", 1)[-1].split("  ")[-1].removesuffix(" (inline)") for r in rows] == \
+        [n for n in top.index]
+    assert list(top.columns[:5]) == ["flat", "flat%", "sum%", "cum", "cum%"]
+    assert top["flat"].sum() <= prof.total("alloc_space")
+    assert top.attrs["total"] == prof.total("alloc_space")
