@@ -642,8 +642,18 @@ static size_t g_cap_stack_index;
 static pnb_live *g_live;
 static size_t g_nlive, g_cap_live;
 
+/* Counting prefilter of sampled live blocks, indexed by address bits (blocks are 16-byte
+ * aligned; folding in higher bits spreads arenas): 64 KiB, one load per free. Saturated
+ * counters stay saturated, which only costs a table lookup. */
 #define PNB_FILTER_BITS 16
-static uint16_t g_filter[1 << PNB_FILTER_BITS];
+static uint8_t g_filter[1 << PNB_FILTER_BITS];
+
+static inline uint8_t *
+pnb_filter_slot(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    return &g_filter[((a >> 4) ^ (a >> 20)) & ((1u << PNB_FILTER_BITS) - 1)];
+}
 
 static uint64_t g_heap_samples, g_heap_dropped;
 
@@ -803,8 +813,8 @@ pnb_track(void *p, uint64_t size, uint32_t stack)
     }
     if (g_live[j].ptr == 0) {
         g_nlive++;
-        uint16_t *c = &g_filter[h >> (64 - PNB_FILTER_BITS)];
-        if (*c != UINT16_MAX) {
+        uint8_t *c = pnb_filter_slot(p);
+        if (*c != UINT8_MAX) {
             (*c)++;
         }
     }
@@ -822,14 +832,24 @@ pnb_track(void *p, uint64_t size, uint32_t stack)
 }
 
 /* Forget p if it is a sampled live block. The common case is a single filter load. */
+static void pnb_untrack_slow(void *p, uint8_t *c);
+
 static inline void
 pnb_untrack(void *p)
 {
-    uint64_t h = pnb_ptr_hash(p);
-    uint16_t *c = &g_filter[h >> (64 - PNB_FILTER_BITS)];
-    if (*c == 0 || g_cap_live == 0) {
+    uint8_t *c = pnb_filter_slot(p);
+    if (__builtin_expect(*c != 0, 0)) {
+        pnb_untrack_slow(p, c);
+    }
+}
+
+static void
+pnb_untrack_slow(void *p, uint8_t *c)
+{
+    if (g_cap_live == 0) {
         return;
     }
+    uint64_t h = pnb_ptr_hash(p);
     size_t mask = g_cap_live - 1;
     size_t j = h & mask;
     while (g_live[j].ptr != (uintptr_t)p) {
@@ -843,7 +863,7 @@ pnb_untrack(void *p)
     pnb_stack *s = &g_stacks[e.stack];
     s->inuse_objects -= w;
     s->inuse_space -= w * (double)e.size;
-    if (*c != UINT16_MAX) {
+    if (*c != UINT8_MAX) {
         (*c)--;
     }
     g_nlive--;
@@ -861,13 +881,21 @@ pnb_untrack(void *p)
     g_live[hole].ptr = 0;
 }
 
-static void
+static void pnb_sample(void *p, size_t size);
+
+static inline void
 pnb_on_alloc(void *p, size_t size)
 {
-    if (g_until_sample > (double)size) {
+    if (__builtin_expect(g_until_sample > (double)size, 1)) {
         g_until_sample -= (double)size;
         return;
     }
+    pnb_sample(p, size);
+}
+
+static void
+pnb_sample(void *p, size_t size)
+{
     g_until_sample = pnb_next_gap();
     PyThreadState *ts = pnb_tstate_holding_gil();
     if (ts == NULL) {
@@ -890,7 +918,7 @@ pnb_hook_malloc(void *ctx, size_t size)
 {
     pnb_domain *d = ctx;
     void *p = d->prev.malloc(d->prev.ctx, size);
-    if (p != NULL && g_heap_active) {
+    if (__builtin_expect(p != NULL && g_heap_active, 1)) {
         pnb_on_alloc(p, size);
     }
     return p;
@@ -901,7 +929,7 @@ pnb_hook_calloc(void *ctx, size_t nelem, size_t elsize)
 {
     pnb_domain *d = ctx;
     void *p = d->prev.calloc(d->prev.ctx, nelem, elsize);
-    if (p != NULL && g_heap_active) {
+    if (__builtin_expect(p != NULL && g_heap_active, 1)) {
         pnb_on_alloc(p, nelem * elsize);
     }
     return p;
@@ -926,7 +954,7 @@ static void
 pnb_hook_free(void *ctx, void *ptr)
 {
     pnb_domain *d = ctx;
-    if (ptr != NULL && g_heap_active) {
+    if (__builtin_expect(ptr != NULL && g_heap_active, 1)) {
         pnb_untrack(ptr);
     }
     d->prev.free(d->prev.ctx, ptr);
