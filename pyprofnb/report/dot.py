@@ -184,19 +184,26 @@ def _entropy_order(graph: Graph, nodes: np.ndarray) -> np.ndarray:
                 score += -frac * math.log2(frac)
         return score
 
-    scores = []
+    printable, keys = graph.nodes.printable, graph.nodes.sort_key
+    ranked = []
     for n in nodes.tolist():
         score = 1.0 if not ins[n] else edge_entropy(ins[n], 0)
         score += 1.0 if not outs[n] else edge_entropy(outs[n], flat[n])
-        value = score * cum[n]
-        scores.append((int(value) if math.isfinite(value) else -(1 << 63)) + flat[n])
-    frame = pd.DataFrame({
-        "score": -np.abs(np.array(scores, dtype=np.int64)),
-        "name": graph.nodes.printable[nodes],
-        "flat": -np.abs(graph.flat[nodes]),
-        "key": graph.nodes.sort_key[nodes],
-    })
-    return nodes[frame.sort_values(["score", "name", "flat", "key"], kind="stable").index.to_numpy()]
+        # Go: int64(score*cum) + flat in int64 arithmetic (NaN converts to the minimum int64),
+        # then abs64, which leaves the minimum negative.
+        value = _go_int64(score * cum[n]) + flat[n]
+        value = (value + (1 << 63)) % (1 << 64) - (1 << 63)
+        magnitude = -value if value < 0 and value != -(1 << 63) else value
+        ranked.append((-magnitude, printable[n], -abs(flat[n]), keys[n], n))
+    ranked.sort()
+    return np.array([r[-1] for r in ranked], dtype=np.int64)
+
+
+def _go_int64(x: float) -> int:
+    """Go's float64 -> int64 conversion on amd64 (NaN and overflow give the minimum)."""
+    if not math.isfinite(x) or x >= 2.0**63 or x < -(2.0**63):
+        return -(1 << 63)
+    return int(x)
 
 
 def _drop_edges(graph: Graph, keep: np.ndarray) -> None:
