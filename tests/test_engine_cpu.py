@@ -231,3 +231,26 @@ def test_profile_encodes_to_pprof():
     back = fmt.decode(data)
     assert back.total("cpu") == p.profile.total("cpu")
     assert set(back.func_name) == set(p.profile.func_name)
+
+
+def test_without_the_extension_imports_work_and_start_explains():
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent("""
+        import sys
+        sys.modules["pyprofnb.collect._engine"] = None  # as if it had not been built
+        from pyprofnb.collect import cpu, heap
+        from pyprofnb.errors import ProfilingError
+        assert not cpu.available() and not heap.available()
+        assert "not built" in cpu.UNAVAILABLE_REASON
+        for start in (cpu.start, heap.start):
+            try:
+                start()
+            except ProfilingError as e:
+                assert "not built" in str(e), e
+            else:
+                raise SystemExit("start() did not raise")
+        print("ok")
+        """)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr

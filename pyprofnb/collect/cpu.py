@@ -16,6 +16,7 @@ Profile: sample types ``samples/count`` and ``cpu/nanoseconds``, period_type
 """
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
@@ -202,3 +203,12 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _disarm_at_exit() -> None:
+    """No SIGPROF while the interpreter tears itself down."""
+    if _session is not None and _engine is not None:
+        _engine.cpu_stop_timers()
+
+
+atexit.register(_disarm_at_exit)
