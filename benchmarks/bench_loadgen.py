@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -58,13 +59,19 @@ def build_go_server(tmp: Path) -> Path:
 
 
 def run_tool(tool: list[str], args: list[str]) -> tuple[float, dict]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     r = subprocess.run([*tool, *args], capture_output=True, text=True, timeout=600)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(tool)} failed: {r.stderr.strip()[:300]}")
     rps = float(re.search(r"Requests/sec:\t\s*([\d.]+)", r.stdout).group(1))
     codes = {int(c): int(n) for c, n in re.findall(r"^  \[(\d+)\]\t(\d+) responses$", r.stdout, re.M)}
     errors = sum(int(n) for n in re.findall(r"^  \[(\d+)\]\t(?!\d+ responses)", r.stdout, re.M))
-    return rps, {"codes": codes, "errors": errors}
+    n = sum(codes.values()) + errors
+    # CPU per request (start-up included) tells how light each tool is, even when the
+    # machine is busy enough to make requests/s noisy.
+    return rps, {"codes": codes, "errors": errors, "cpu_us": 1e6 * cpu / max(n, 1)}
 
 
 def compare(name: str, url: str, args: list[str], rounds: int) -> float:
@@ -72,15 +79,17 @@ def compare(name: str, url: str, args: list[str], rounds: int) -> float:
     ours = [sys.executable, "-m", "pyprofnb.loadgen"]
     print(f"\n{name}: {' '.join(args)} {url}")
     got = {"hey": [], "pyprofnb load": []}
-    seen = {}
+    seen, cpu_us = {}, {}
     for i in range(rounds):
         for label, tool in (("hey", hey), ("pyprofnb load", ours)) if i % 2 == 0 else \
                 (("pyprofnb load", ours), ("hey", hey)):
             rps, counts = run_tool(tool, [*args, url])
+            cpu = counts.pop("cpu_us")
             got[label].append(rps)
+            cpu_us.setdefault(label, []).append(cpu)
             seen.setdefault(label, []).append(counts)
-            print(f"  round {i + 1}  {label:14s} {rps:10.1f} req/s  {counts['codes']} "
-                  f"errors={counts['errors']}")
+            print(f"  round {i + 1}  {label:14s} {rps:10.1f} req/s  {cpu:6.1f} us CPU/request  "
+                  f"{counts['codes']} errors={counts['errors']}")
     ratio = statistics.median(got["pyprofnb load"]) / statistics.median(got["hey"])
     same = all(c == seen["hey"][0] for c in seen["hey"] + seen["pyprofnb load"])
     target = TARGETS[name]
@@ -88,6 +97,8 @@ def compare(name: str, url: str, args: list[str], rounds: int) -> float:
           f"{statistics.median(got['pyprofnb load']):.1f} req/s -> {ratio:.2f}x hey "
           f"(target >= {target}x: {'met' if ratio >= target else 'NOT met'}); "
           f"counts {'identical' if same else 'DIFFER'}")
+    print(f"  CPU per request: hey {statistics.median(cpu_us['hey']):.1f} us, pyprofnb load "
+          f"{statistics.median(cpu_us['pyprofnb load']):.1f} us")
     return ratio
 
 

@@ -210,6 +210,11 @@ class Worker:
                     self._writable(conn)
                 elif state == _CONNECTING:
                     self._connected(conn)
+                else:
+                    # An idle keep-alive connection became readable: the server closed it
+                    # (or spoke out of turn). Drop it, as Go's transport does; the next
+                    # request dials afresh.
+                    self._close(conn)
             now = time.perf_counter()
             if self.timers and self.timers[0][0] <= now:
                 self._fire_timers(now)
