@@ -450,6 +450,11 @@ class ProfileBuilder:
         name, filename, line, *rest = frame
         start_line = rest[0] if rest else 0
         system_name = rest[1] if len(rest) > 1 else name
+        if system_name == name and ("<" in name or "(" in name):
+            # go tool pprof "demangles" a function whose system name equals its name, and its
+            # C++ heuristics strip <...> and (...): Python's <module>, <lambda>, <genexpr>
+            # would print as <unknown>. A distinct system name keeps the name as it is.
+            system_name = f"{filename.rsplit('/', 1)[-1]}:{name}"
         key = (name, filename, line, start_line, system_name)
         index = self._locs.get(key)
         if index is None:
