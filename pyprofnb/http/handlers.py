@@ -154,10 +154,18 @@ def _heap_module():
     return heap, ""
 
 
+def _warm_up() -> None:
+    """Import and run the profile codec once, before heap sampling starts: otherwise the
+    first /debug/pprof request pays for the imports (about a second) and the heap profile
+    is dominated by the import machinery's allocations."""
+    thread_stacks.goroutine_profile().to_bytes()
+
+
 def start_heap_sampling(rate: int | None = DEFAULT_HEAP_RATE) -> bool:
     """Start the heap sampler (if the engine is there and it is not running); True if it runs.
     Go samples the heap from the start of every program; enabling the endpoints does the
     same here, at ``rate`` bytes between samples on average. ``rate=None`` leaves it off."""
+    _warm_up()
     heap, _ = _heap_module()
     if heap is None:
         return False
