@@ -293,10 +293,13 @@ def parse_duration(text: str, label: str = "duration") -> float:
 
 def usage() -> str:
     lines = ["Usage: pyprofnb load [options...] <url>", "", "Options:"]
-    for f in FLAGS:
-        pad = " " * max(1, 4 - len(f.flag)) if len(f.flag) <= 2 else "\t"
-        if f.kind == "bool" and len(f.flag) > 4:
-            pad = " " * max(2, 22 - len(f.flag))
+    for f in FLAGS:  # laid out as hey's usage is
+        if len(f.flag) <= 2:
+            pad = " " * (3 - len(f.flag))
+        elif f.flag == "host":
+            pad = "\t"
+        else:
+            pad = " " * max(2, 21 - len(f.flag))
         lines.append(f"  -{f.flag}{pad}{f.help}")
     return "\n".join(lines) + "\n"
 

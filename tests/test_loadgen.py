@@ -330,14 +330,15 @@ def test_redirects_like_hey(misc):
     assert counts(a.stdout) == ({}, {f'Get "{misc}/loop": stopped after 10 redirects': 2})
 
 
-def test_proxy_and_host_header():
-    seen = []
+def test_proxy_host_and_request_headers():
+    seen, heads = [], []
 
     class Proxy(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self):
             seen.append((self.path, self.headers["Host"]))
+            heads.append(dict(self.headers))
             _respond(self)
 
         def log_message(self, *a):
@@ -351,6 +352,14 @@ def test_proxy_and_host_header():
         assert seen[0] == ("http://service.invalid:8080/a?b=1", "service.invalid:8080")
         res = run_load(srv.url + "/x", n=2, c=1, host="example.org")
         assert res.status_codes == {200: 2} and seen[-1] == ("/x", "example.org")
+        # hey's header rules: -T sets Content-Type, -H replaces by name, -a is basic auth
+        assert ours("-n", "1", "-c", "1", "-T", "application/json", "-H", "x-trace: 7",
+                    "-H", "content-type: text/plain", "-a", "bill:secret", "-A", "*/*",
+                    srv.url + "/h").returncode == 0
+        h = heads[-1]
+        assert h["Content-Type"] == "text/plain" and h["X-Trace"] == "7"
+        assert h["Authorization"] == "Basic YmlsbDpzZWNyZXQ=" and h["Accept"] == "*/*"
+        assert h["Accept-Encoding"] == "gzip" and "hey-compatible" in h["User-Agent"]
     finally:
         srv.close()
 
@@ -433,6 +442,14 @@ def test_bad_flags(args, words, capsys):
     assert out == ""
     lines = err.splitlines()
     assert len(lines) == 1 and words in lines[0], err
+
+
+def test_pyprofnb_load_command(demo_server):
+    r = subprocess.run([sys.executable, "-m", "pyprofnb", "load", "-n", "20", "-c", "2",
+                        demo_server + "/sendjson"], cwd=REPO, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert counts(r.stdout) == ({200: 20}, {})
 
 
 def test_bad_flag_exit_status_from_a_shell():
