@@ -215,10 +215,12 @@ def test_list_frame_and_weblist_html(python_profile):
 
 def test_dot_frame_and_svg(go_profiles, monkeypatch):
     prof = load(go_profiles["cpu"])
-    nodes, edges = make_report(prof, "dot", nodecount=12), None
-    assert 0 < len(nodes) <= 12
+    nodes = make_report(prof, "dot", nodecount=12)
+    assert 0 < len(nodes) <= 12 and list(nodes["id"]) == list(range(1, len(nodes) + 1))
     svg = render_text(prof, "svg", nodecount=12)
-    assert "<svg" in svg and "main.fib" in svg.replace("\\n", ".").replace("<tspan>", "") or "fib" in svg
+    assert "<svg" in svg and "fib" in svg
+    with pytest.raises(OptionError, match="call_tree"):
+        render_text(prof, "dot", call_tree=True)
     from pyprofnb.report import dot
     monkeypatch.setattr(dot, "dot_path", lambda: None)
     with pytest.raises(PprofError, match="Graphviz"):

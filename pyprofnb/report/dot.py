@@ -23,7 +23,7 @@ import subprocess
 import numpy as np
 import pandas as pd
 
-from ..errors import PprofError
+from ..errors import OptionError, PprofError
 from ..filters import label_units
 from . import units
 from .core import Report
@@ -259,6 +259,8 @@ def visual_graph(rpt: Report):
     """pprof's newTrimmedGraph in visual mode: (graph, node order, tags per node, original
     node count, dropped nodes, dropped edges)."""
     opts = rpt.opts
+    if opts.call_tree:
+        raise OptionError("call_tree (a context-sensitive tree graph) is not supported by pyprofnb's dot report yet")
     g = rpt.graph()
     kept = None
     total_value = int(g.flat[g.selected].sum())
