@@ -1,0 +1,54 @@
+"""Load a profile and print -top: pyprofnb against `go tool pprof -top`, same file, same run.
+
+    python benchmarks/bench_load.py            # 100k and 1M samples x ~20 frames
+    python benchmarks/bench_load.py 200000     # other sizes
+
+Each command runs as a child process (start-up included); we report wall time, CPU time
+(user+sys, steadier on a busy machine) and peak RSS, and the ratios pyprofnb / go.
+Never fails on timing.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+
+def measure(cmd: list[str], env: dict) -> dict:
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if status != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed with status {status}")
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024, "out": out}
+
+
+def main() -> None:
+    from gen_profile import make_profile
+
+    sizes = [int(a) for a in sys.argv[1:]] or [100_000, 1_000_000]
+    tmp = Path(tempfile.mkdtemp(prefix="pyprofnb-bench-"))
+    env = dict(os.environ, HOME=str(tmp), PPROF_TMPDIR=str(tmp))
+    print(f"{'samples':>9} {'file':>8} | {'go wall':>8} {'go cpu':>7} {'go RSS':>8} | {'py wall':>8} {'py cpu':>7} {'py RSS':>8} |"
+          f" {'wall':>6} {'cpu':>6} {'RSS':>6}  same text")
+    for n in sizes:
+        path = tmp / f"heap-{n}.pb.gz"
+        make_profile(n).save(path)
+        go = measure(["go", "tool", "pprof", "-top", str(path)], env)
+        py = measure([sys.executable, "-m", "pyprofnb", "-top", str(path)], env)
+        same = go["out"].split(b"Showing nodes", 1)[-1] == py["out"].split(b"Showing nodes", 1)[-1]
+        print(f"{n:>9} {path.stat().st_size / 1e6:>6.1f}MB | {go['wall']:>7.2f}s {go['cpu']:>6.2f}s {go['rss_mb']:>6.0f}MB |"
+              f" {py['wall']:>7.2f}s {py['cpu']:>6.2f}s {py['rss_mb']:>6.0f}MB |"
+              f" {py['wall'] / go['wall']:>5.2f}x {py['cpu'] / go['cpu']:>5.2f}x {py['rss_mb'] / go['rss_mb']:>5.2f}x  {same}")
+
+
+if __name__ == "__main__":
+    main()
