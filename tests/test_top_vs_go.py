@@ -87,7 +87,7 @@ def test_legacy_heap_text_agrees_with_go_given_the_binary(go_profiles, go_servic
     _, binary = go_service
     expected = run_go_pprof(["-top", "-alloc_space", str(binary), str(go_profiles["heap_text"])], go_tmp)
     got = run_in_process(["-top", "-alloc_space", str(go_profiles["heap_text"])])
-    assert from_showing(got).splitlines()[0].split(",")[-1] == from_showing(expected).splitlines()[0].split(",")[-1]
+    assert from_showing(got).splitlines()[0].split(" of ")[-1] == from_showing(expected).splitlines()[0].split(" of ")[-1]
     ours, theirs = _rows(got), _rows(expected)
     for name in ("main.sortWork", "main.encodeRecords", "main.keepBuffers", "encoding/json.Marshal"):
         if name in theirs:
