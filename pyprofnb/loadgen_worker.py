@@ -176,6 +176,7 @@ class Worker:
         self.active = len([c for c in self.conns if c.left > 0])
         self.ready = deque()  # connections whose next request starts on the next turn
         self.parent = os.getppid()
+        self.orphaned = False
         self._implicit_gzip = plan.spec.implicit_gzip
 
     # ---- the loop -------------------------------------------------------------------
@@ -234,7 +235,7 @@ class Worker:
         if self.stop_flag is not None and self.stop_flag.value:
             self.stopping = True
         elif self.progress is not None and os.getppid() != self.parent:
-            self.stopping = True  # the parent died: nobody will read the results
+            self.stopping = self.orphaned = True  # the parent died: nobody reads the results
         if self.stopping or now >= self.stop_at:
             # Requests in flight finish (as in hey); connections waiting on the rate
             # limiter have nothing in flight and end now.
@@ -709,6 +710,8 @@ def run_process(plan: Plan, slot: int, progress, stop_flag, start_value, ready, 
         ready.release()
         go.wait()
         rec = worker.run(start_value.value)
+        if worker.orphaned or os.getppid() != worker.parent:
+            return  # a sibling may hold our pipe's read end: sending could block for ever
         pipe.send(("ok", rec))
     except BaseException as e:  # report, never hang the parent
         import traceback
