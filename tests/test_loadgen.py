@@ -404,6 +404,18 @@ def test_background_run_stops(demo_server):
     assert run2.result.requests <= 100
 
 
+def test_cpu_profile_taken_under_load(demo_server):
+    # the tutorial: put load on the service while a CPU profile is collected
+    with run_load(demo_server + "/sendjson", c=4, method="POST", duration="60s",
+                  background=True) as run:
+        prof = pyprofnb.load(demo_server + "/debug/pprof/profile", seconds=1)
+        assert not run.done
+    res = run.result
+    assert res.requests > 100 and res.status_codes == {200: res.requests}
+    assert res.total < 30
+    assert prof.sample_types[1].type == "cpu"
+
+
 def test_background_wait(demo_server):
     run = run_load(demo_server + "/sendjson", n=200, c=4, background=True)
     res = run.wait(timeout=30)
