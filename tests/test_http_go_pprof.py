@@ -3,6 +3,8 @@ debug=1 text."""
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 
 import pytest
 import requests
@@ -34,9 +36,13 @@ def load(base, n=None):
     """Put the demo service under some load once, so heap and allocs have its records."""
     if base in _loaded:
         return
-    with requests.Session() as s:
-        for _ in range(1000):
-            s.post(base + "/sendjson", timeout=5)
+    if shutil.which("hey"):
+        subprocess.run(["hey", "-m", "POST", "-c", "8", "-n", "3000", base + "/sendjson"],
+                       capture_output=True, timeout=120, check=True)
+    else:
+        with requests.Session() as s:
+            for _ in range(1000):
+                s.post(base + "/sendjson", timeout=5)
     _loaded.add(base)
 
 

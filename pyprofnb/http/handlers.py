@@ -165,11 +165,11 @@ def start_heap_sampling(rate: int | None = DEFAULT_HEAP_RATE) -> bool:
     """Start the heap sampler (if the engine is there and it is not running); True if it runs.
     Go samples the heap from the start of every program; enabling the endpoints does the
     same here, at ``rate`` bytes between samples on average. ``rate=None`` leaves it off."""
-    _warm_up()
     heap, _ = _heap_module()
     if heap is None:
         return False
     if rate is not None and not heap.running():
+        _warm_up()
         try:
             heap.start(rate=rate)
         except ProfilingError:
@@ -380,8 +380,9 @@ def handle(
     name = path[len(PREFIX):]
     allowed = ("GET", "HEAD", "POST") if name == "symbol" else ("GET", "HEAD")
     if method not in allowed:
-        response = error(405, "Method Not Allowed")
-        return response._replace(headers=response.headers + [("Allow", ", ".join(allowed))])
+        # Go's ServeMux answers this itself: plain text, no X-Go-Pprof.
+        return Response(405, [("Allow", ", ".join(allowed)), ("Content-Type", "text/plain; charset=utf-8"),
+                              _NOSNIFF], b"Method Not Allowed\n")
     params = parse_qs(query, keep_blank_values=True)
     try:
         if name == "":
