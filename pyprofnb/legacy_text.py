@@ -26,7 +26,8 @@ line number. The same table answers the ``/debug/pprof/symbol`` endpoint, which 
 
 The readers accept what pprof's legacy parser accepts (Go's own output included): the
 header variants ``heap``/``heap_v2``/``heapz_v2``/``heapprofile`` with optional spaces, two
-or four columns, negative in-use values, addresses decremented by one except the leaf. Heap
+or four columns, negative in-use values, addresses decremented by one except the leaf (as
+current pprof does; the pprof of Go 1.19 moves the leaf of heap records back too). Heap
 values are un-sampled by 1/(1-e^(-avg/rate)) like pprof, each sample gets the numeric label
 ``bytes`` (average block size) and the profile has period_type ``space/bytes``. pprof itself
 ignores the ``#`` frame lines; with ``symbolize=True`` (the default) these readers use them
@@ -296,7 +297,9 @@ def format_count_text(profile: Profile, name: str | None = None, *, addresses: A
 _HEAP_HEADER = re.compile(r"heap profile: *(\d+): *(\d+) *\[ *(\d+): *(\d+) *\] *@ *(heap[_a-z0-9]*)/?(\d*)")
 _HEAP_SAMPLE = re.compile(r"(-?\d+): *(-?\d+) *\[ *(\d+): *(\d+) *] @([ x0-9a-f]*)")
 _COUNT_HEADER = re.compile(r"\A(\w+) profile: total \d+\n?\Z")
-_COUNT_SAMPLE = re.compile(r"\A(\d+) @(( 0x[0-9a-f]+)+)\n?\Z")
+# pprof requires at least one address; Go writes "1 @" for threads with no stack (its own
+# threadcreate?debug=1 has one), so this reader also takes an empty list.
+_COUNT_SAMPLE = re.compile(r"\A(\d+) @(( 0x[0-9a-f]+)*)\n?\Z")
 _HEX = re.compile(r"0x[0-9a-f]+")
 _MEMORY_MAP = ("--- Memory map: ---", "MAPPED_LIBRARIES:")
 
