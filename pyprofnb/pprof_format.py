@@ -5,8 +5,9 @@ The schema is built in code (no generated ``_pb2`` module), so the same file wor
 protobuf 4.x through 7.x. Parsing uses protobuf's C backend; the bulk (every sample's stack,
 values and labels) is then turned into NumPy columns without a Python loop per sample:
 
-- a second view of the same bytes declares ``Profile.sample`` as a *singular* message, so the
-  parser merges every sample into one and concatenates their repeated fields in C;
+- a second view of the same bytes declares ``Profile.sample`` (and ``Sample.label``) as
+  *singular* messages with repeated fields, so the parser merges every sample into one and
+  concatenates their stacks, values and label fields in C;
 - that merged sample is serialised again (packed varints) and decoded with NumPy;
 - the per-sample stack and label counts come from ``map(len, ...)`` over the samples.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import operator
 import zlib
 
@@ -78,7 +80,7 @@ def _build_messages():
         ])
         message(fd, "Profile", [
             (1, "sample_type", MESSAGE, REP, pkg + ".ValueType"),
-            (2, "sample", MESSAGE, OPT if merged else REP, pkg + ".Sample"),
+            (2, "sample", MESSAGE, OPT if merged else REP, pkg + (".SampleColumns" if merged else ".Sample")),
             (3, "mapping", MESSAGE, REP, pkg + ".Mapping"),
             (4, "location", MESSAGE, REP, pkg + ".Location"),
             (5, "function", MESSAGE, REP, pkg + ".Function"),
@@ -97,12 +99,9 @@ def _build_messages():
             ])
         pool = descriptor_pool.DescriptorPool()
         pool.Add(fd)
-        names = ["Profile", "Sample"] + (["SampleColumns"] if merged else [])
-        return [GetMessageClass(pool.FindMessageTypeByName(f"{package}.{n}")) for n in names]
+        return GetMessageClass(pool.FindMessageTypeByName(f"{package}.Profile"))
 
-    profile_cls, _ = schema("perftools.profiles", merged=False)
-    merged_cls, sample_cls, columns_cls = schema("pyprofnb.merged", merged=True)
-    return profile_cls, merged_cls, sample_cls, columns_cls
+    return schema("perftools.profiles", merged=False), schema("pyprofnb.merged", merged=True)
 
 
 _MESSAGES = None
@@ -208,18 +207,18 @@ def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
-def _packed_fields(blob: bytes) -> dict[int, list[np.ndarray]]:
-    """Top-level fields of a serialised message whose fields are packed varints or
-    sub-messages: field number -> list of byte arrays."""
+def _packed_fields(blob: bytes) -> dict[int, np.ndarray]:
+    """The length-delimited top-level fields of a serialised message (packed varints or
+    sub-messages), each field number appearing once: field number -> its bytes."""
     view = np.frombuffer(blob, dtype=np.uint8)
-    fields: dict[int, list[np.ndarray]] = {}
+    fields: dict[int, np.ndarray] = {}
     pos = 0
     while pos < len(blob):
         key, pos = _read_varint(blob, pos)
-        if key & 7 != 2:
-            raise ProfileFormatError(f"unexpected wire type {key & 7} in re-serialised samples")
+        if key & 7 != 2 or (key >> 3) in fields:
+            raise ProfileFormatError(f"unexpected field layout in re-serialised samples (key {key})")
         length, pos = _read_varint(blob, pos)
-        fields.setdefault(key >> 3, []).append(view[pos: pos + length])
+        fields[key >> 3] = view[pos: pos + length]
         pos += length
     return fields
 
@@ -235,7 +234,7 @@ def decode_proto(raw: bytes) -> Profile:
     """Decode raw (not gzipped) profile.proto bytes into a Profile."""
     from google.protobuf.message import DecodeError
 
-    profile_cls, merged_cls, _, columns_cls = _messages()
+    profile_cls, merged_cls = _messages()
     try:
         msg = profile_cls.FromString(raw)
         merged = merged_cls.FromString(raw)
@@ -306,10 +305,8 @@ def decode_proto(raw: bytes) -> Profile:
     stack_lengths = np.fromiter(map(len, map(operator.attrgetter("location_id"), samples)), dtype=np.int64, count=n_samples)
     label_counts = np.fromiter(map(len, map(operator.attrgetter("label"), samples)), dtype=np.int64, count=n_samples)
     fields = _packed_fields(merged.sample.SerializeToString()) if n_samples else {}
-    all_locs = np.concatenate([_varints(b) for b in fields.get(1, [])]) if 1 in fields else np.zeros(0, np.uint64)
-    all_values = (
-        np.concatenate([_varints(b) for b in fields.get(2, [])]).view(np.int64) if 2 in fields else np.zeros(0, np.int64)
-    )
+    all_locs = _varints(fields[1]) if 1 in fields else np.zeros(0, np.uint64)
+    all_values = _varints(fields[2]).view(np.int64) if 2 in fields else np.zeros(0, np.int64)
     if len(all_values) != n_samples * n_types:
         counts = np.fromiter(map(len, map(operator.attrgetter("value"), samples)), dtype=np.int64, count=n_samples)
         bad = int(np.flatnonzero(counts != n_types)[0])
@@ -320,7 +317,7 @@ def decode_proto(raw: bytes) -> Profile:
 
     n_labels = int(label_counts.sum())
     label_sample = np.repeat(np.arange(n_samples, dtype=np.int64), label_counts)
-    label_key, label_str, label_num, label_unit = _decode_labels(merged, columns_cls, fields.get(3, []), n_labels, strings)
+    label_key, label_str, label_num, label_unit = _decode_labels(samples, fields.get(3), n_labels, strings)
 
     prof = Profile(
         sample_types=sample_types,
@@ -379,15 +376,15 @@ def _index_of(ids: np.ndarray, refs: np.ndarray, who: str, what: str) -> np.ndar
     return pos.astype(np.int64)
 
 
-def _decode_labels(merged, columns_cls, label_blobs, n_labels, strings):
+def _decode_labels(samples, columns_blob, n_labels, strings):
     """Label columns of every sample, in order. Fast path: when every label has the same
-    fields, the merged labels seen as parallel columns line up; otherwise walk them."""
+    fields, the merged label columns line up; otherwise walk the labels one by one."""
     if n_labels == 0:
         return _objects([]), _objects([]), np.zeros(0, np.int64), _objects([])
-    cols = columns_cls.FromString(merged.sample.SerializeToString()).label
-    key, sval, num, unit = (np.array(c, dtype=np.int64) for c in (cols.key, cols.str, cols.num, cols.num_unit))
+    cols = _packed_fields(columns_blob.tobytes()) if columns_blob is not None else {}
+    key, sval, num, unit = (_varints(cols[i]).view(np.int64) if i in cols else np.zeros(0, np.int64) for i in (1, 2, 3, 4))
     if len(key) != n_labels or not all(len(c) in (0, n_labels) for c in (sval, num, unit)):
-        labels = merged.sample.label
+        labels = list(itertools.chain.from_iterable(map(operator.attrgetter("label"), samples)))
         key = np.fromiter(map(operator.attrgetter("key"), labels), dtype=np.int64, count=n_labels)
         sval = np.fromiter(map(operator.attrgetter("str"), labels), dtype=np.int64, count=n_labels)
         num = np.fromiter(map(operator.attrgetter("num"), labels), dtype=np.int64, count=n_labels)
