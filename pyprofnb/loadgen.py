@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 
@@ -222,12 +222,18 @@ class LoadOptions:
         put("User-Agent", f"{ua} {USER_AGENT}" if ua else USER_AGENT)
         if self.user_agent:
             put("User-Agent", f"{self.user_agent} {USER_AGENT}")
+        userinfo = urlsplit(self.url)
         if self.auth:
             token = base64.b64encode(self.auth.encode()).decode()
             put("Authorization", f"Basic {token}")
+        elif userinfo.username is not None and "authorization" not in headers:
+            # as Go's client does with http://user:pass@host/
+            token = base64.b64encode(
+                f"{unquote(userinfo.username)}:{unquote(userinfo.password or '')}".encode())
+            put("Authorization", f"Basic {token.decode()}")
         implicit_gzip = False
         if not self.disable_compression and "accept-encoding" not in headers \
-                and self.method != "HEAD":
+                and "range" not in headers and self.method != "HEAD":
             put("Accept-Encoding", "gzip")  # what Go's transport adds, and then undoes
             implicit_gzip = True
         proxy = None

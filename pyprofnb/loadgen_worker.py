@@ -77,6 +77,7 @@ class Target:
     wire: bytes
     method: str
     verb: str  # "Get", "Post": how Go's errors name the method
+    shown: str = ""  # url as error reasons show it, password redacted
 
     @classmethod
     def build(cls, spec: RequestSpec, url: str, method: str, body: bytes) -> "Target":
@@ -103,7 +104,11 @@ class Target:
             lines.append("Connection: close")
         wire = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
         verb = method[:1] + method[1:].lower()
-        return cls(url, dial_host, dial_port, wire, method, verb)
+        shown = url
+        if parts.password is not None:  # error reasons show the URL: redact as Go does
+            user, _, hostport = parts.netloc.rpartition("@")
+            shown = url.replace(parts.netloc, f"{user.split(':')[0]}:xxxxx@{hostport}", 1)
+        return cls(url, dial_host, dial_port, wire, method, verb, shown)
 
 
 @dataclass
@@ -642,7 +647,7 @@ class Worker:
         return True
 
     def _fail(self, conn: _Conn, reason: str, now: float) -> None:
-        msg = f'{conn.target.verb} "{conn.target.url}": {reason}'
+        msg = f'{conn.target.verb} "{conn.target.shown or conn.target.url}": {reason}'
         idx = self.err_index.get(msg)
         if idx is None:
             idx = self.err_index[msg] = len(self.err_index)

@@ -282,6 +282,13 @@ def test_silent_server_times_out():
 
 
 @needs_hey
+def test_password_not_shown_in_reasons():
+    res = run_load(f"http://bill:secret@127.0.0.1:{_free_port()}/", n=2, c=1)
+    (reason, n), = res.error_distribution.items()
+    assert "secret" not in reason and "bill:xxxxx@" in reason
+
+
+@needs_hey
 def test_refused_connection_like_hey():
     url = f"http://127.0.0.1:{_free_port()}/"
     a, b = ours("-n", "30", "-c", "3", url), hey("-n", "30", "-c", "3", url)
@@ -360,6 +367,10 @@ def test_proxy_host_and_request_headers():
         assert h["Content-Type"] == "text/plain" and h["X-Trace"] == "7"
         assert h["Authorization"] == "Basic YmlsbDpzZWNyZXQ=" and h["Accept"] == "*/*"
         assert h["Accept-Encoding"] == "gzip" and "hey-compatible" in h["User-Agent"]
+        # credentials in the URL: basic auth, as Go's client does; redacted in reasons
+        url = srv.url.replace("http://", "http://bill:secret@") + "/u"
+        assert run_load(url, n=1, c=1).status_codes == {200: 1}
+        assert heads[-1]["Authorization"] == "Basic YmlsbDpzZWNyZXQ="
     finally:
         srv.close()
 
