@@ -157,13 +157,13 @@ CSV_HEADER = ("response-time,DNS+dialup,DNS,Request-write,Response-delay,Respons
 
 def csv(cols: dict) -> str:
     """hey's `-o csv`: one row per response (errors have no row), in completion order."""
+    import pandas as pd  # its C writer formats a million rows several times faster
+
     ok = cols["error"] < 0
     order = np.argsort((cols["start"] + cols["latency"])[ok], kind="stable")
-    names = ("latency", "dns_dialup", "dns_lookup", "req_write", "resp_wait", "resp_read")
-    rows = [cols[k][ok][order] for k in names]
-    status = cols["status"][ok][order]
-    start = cols["start"][ok][order]
-    lines = [CSV_HEADER]
-    for i in range(len(status)):
-        lines.append(",".join([*(fmt(r[i]) for r in rows), str(int(status[i])), fmt(start[i])]))
-    return "\n".join(lines) + "\n"
+    names = ("latency", "dns_dialup", "dns_lookup", "req_write", "resp_wait", "resp_read",
+             "status", "start")
+    table = pd.DataFrame({k: cols[k][ok][order] for k in names})
+    # "%.4f" rounds as Go's "%4.4f" does; no value here is narrower than 4 characters
+    body = table.to_csv(header=False, index=False, float_format="%.4f", lineterminator="\n")
+    return CSV_HEADER + "\n" + body
