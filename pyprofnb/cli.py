@@ -11,7 +11,7 @@ import shlex
 import sys
 
 from .errors import PprofError
-from .options import REPORTS, parse_args, usage
+from .options import FILE_REPORTS, REPORTS, parse_args, usage
 from .sources import load_sources
 
 _BINARY = {"proto"}
@@ -22,7 +22,20 @@ def _render(prof, report: str, argument: str | None, options) -> str | bytes:
         return prof.to_bytes()
     from .report import render_text
 
-    return render_text(prof, report, argument, options=options)
+    return render_text(prof, "svg" if report == "web" else report, argument, options=options)
+
+
+def _default_output(report: str, output: str | None) -> str | None:
+    """SVG and HTML reports go to a file when none is named (go tool pprof's -web does too)."""
+    if output or report not in FILE_REPORTS or (report in ("svg", "flame") and not sys.stdout.isatty()):
+        return output
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix=f"pyprofnb-{report}-", suffix=FILE_REPORTS[report])
+    import os
+
+    os.close(fd)
+    return path
 
 
 def _write(result: str | bytes, output: str | None) -> None:
@@ -103,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                 cmd.report = "top"
             else:
                 return interactive(prof, cmd.options)
-        _write(_render(prof, cmd.report, cmd.argument, cmd.options), cmd.output)
+        _write(_render(prof, cmd.report, cmd.argument, cmd.options), _default_output(cmd.report, cmd.output))
     except PprofError as exc:
         print(f"pyprofnb: {exc}", file=sys.stderr)
         return 2

@@ -73,9 +73,11 @@ FLAG_ALIASES: dict[str, tuple[str, Any]] = {
 REPORTS: dict[str, str] = {
     "top": "", "text": "", "tree": "", "traces": "", "tags": "", "raw": "", "comments": "",
     "peek": "required", "list": "required", "weblist": "required",
-    "dot": "", "svg": "", "png": "", "pdf": "", "proto": "", "folded": "", "flame": "",
+    "dot": "", "svg": "", "web": "", "proto": "", "folded": "", "flame": "",
 }
 REPORT_ALIASES = {"text": "top"}
+# Reports that make a file to look at rather than text for a terminal.
+FILE_REPORTS = {"svg": ".svg", "web": ".svg", "flame": ".html", "weblist": ".html"}
 
 # Source/fetch flags of the command (not report options).
 SOURCE_FLAGS = {"seconds": int, "timeout": int, "base": list, "diff_base": list, "output": str, "o": str}
@@ -303,6 +305,8 @@ def usage() -> str:
         "  -tags           Label values and their weights",
         "  -raw            The profile's contents",
         "  -dot / -svg     Call graph as Graphviz DOT / SVG (SVG needs dot)",
+        "  -web            The SVG call graph, written to a file (its path is printed)",
+        "  -weblist=regexp Annotated source as a self-contained HTML file",
         "  -proto          The profile as gzipped profile.proto",
         "  -folded         Folded stacks (flamegraph.pl, speedscope)",
         "  -flame          Interactive self-contained HTML flame graph",

@@ -120,9 +120,10 @@ class Report:
             self._nodes = build_nodes(self.prof, self.opts.granularity, obj_names=obj_names)
         return self._nodes
 
-    def graph(self, kept: np.ndarray | None = None) -> Graph:
+    def graph(self, kept: np.ndarray | None = None, *, edges: bool = True) -> Graph:
         return build_graph(
-            self.prof, self.node_table(), self.weights, self.divisors, kept, drop_negative=self.opts.drop_negative
+            self.prof, self.node_table(), self.weights, self.divisors, kept,
+            drop_negative=self.opts.drop_negative, edges=edges,
         )
 
     def trimmed_graph(self) -> tuple[Graph, np.ndarray, int, int, int]:
@@ -130,7 +131,9 @@ class Report:
         dropped edges). Edges below the edge cutoff are removed from the graph."""
         opts = self.opts
         cum_sort = opts.sort == "cum"
-        g = self.graph()
+        # Weights first; edges only on the graph that is kept in the end.
+        g = self.graph(edges=False)
+        rebuilt = False
         total_value = int(g.flat[g.selected].sum())
         node_cutoff = abs(int(total_value * opts.nodefraction))
         edge_cutoff = abs(int(total_value * opts.edgefraction))
@@ -141,14 +144,21 @@ class Report:
                 dropped_nodes = int((~keep).sum())
                 kept = np.zeros(len(g.nodes), dtype=bool)
                 kept[g.selected[keep]] = True
-                g = self.graph(kept)
+                g = self.graph(kept, edges=False)
         orig_count = len(g.selected)
         order = sort_nodes(g, g.selected, cum_sort)
         if opts.nodecount > 0 and opts.nodecount < len(order):
             kept = np.zeros(len(g.nodes), dtype=bool)
             kept[order[: opts.nodecount]] = True
             g = self.graph(kept)
+            rebuilt = True
             order = sort_nodes(g, g.selected, cum_sort)
+        if not rebuilt:
+            kept = None
+            if dropped_nodes:
+                kept = np.zeros(len(g.nodes), dtype=bool)
+                kept[g.selected] = True
+            g = self.graph(kept)
         dropped_edges = 0
         if len(g.edge_weight):
             low = np.abs(g.edge_weight) < edge_cutoff

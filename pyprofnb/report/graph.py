@@ -197,15 +197,6 @@ class Graph:
         return self._value(self.edge_weight, self.edge_div)
 
 
-def _int_key(*cols: np.ndarray) -> np.ndarray:
-    """Combine small non-negative integer columns into one int64 key."""
-    key = np.zeros(len(cols[0]), dtype=np.int64)
-    for col in cols:
-        span = int(col.max()) + 1 if len(col) else 1
-        key = key * span + col
-    return key
-
-
 def build_graph(
     prof: Profile,
     nodes: NodeTable,
@@ -241,13 +232,13 @@ def build_graph(
     flat = np.bincount(fnode[leaf], weights=w[fsample[leaf]], minlength=n_nodes)
     flat_div = np.bincount(fnode[leaf], weights=dw[fsample[leaf]], minlength=n_nodes)
 
-    # cum: once per (sample, node)
+    # cum: once per (sample, node); a node repeats in a sample only under recursion
     if len(frame_idx):
-        pair = pd.Index(sample_k * np.int64(n_nodes) + node_k)
-        first = ~pair.duplicated()
+        first = ~pd.Series(sample_k * np.int64(n_nodes) + node_k).duplicated().to_numpy()
         cum = np.bincount(node_k[first], weights=w[sample_k[first]], minlength=n_nodes)
         cum_div = np.bincount(node_k[first], weights=dw[sample_k[first]], minlength=n_nodes)
     else:
+        first = np.ones(0, dtype=bool)
         cum = np.zeros(n_nodes)
         cum_div = np.zeros(n_nodes)
 
@@ -255,28 +246,9 @@ def build_graph(
         nodes=nodes, flat=np.rint(flat).astype(np.int64), cum=np.rint(cum).astype(np.int64),
         flat_div=np.rint(flat_div).astype(np.int64), cum_div=np.rint(cum_div).astype(np.int64),
     )
-    if edges and len(frame_idx) > 1:
-        # Consecutive kept frames of one sample: callee (toward the leaf) and caller.
-        same = sample_k[1:] == sample_k[:-1]
-        callee = node_k[:-1][same]
-        caller = node_k[1:][same]
-        esample = sample_k[:-1][same]
-        residual = (frame_idx[1:] - frame_idx[:-1])[same] > 1
-        inline = nodes.frame_inlined[frame_idx[:-1]][same]
-        ok = callee != caller
-        callee, caller, esample, residual, inline = callee[ok], caller[ok], esample[ok], residual[ok], inline[ok]
-        triple = pd.Index(_int_key(esample, caller, callee))
-        first = ~triple.duplicated()
-        callee, caller, esample, residual, inline = callee[first], caller[first], esample[first], residual[first], inline[first]
-        edge_key = caller * np.int64(n_nodes) + callee
-        codes, uniques = pd.factorize(edge_key, sort=False)
-        n_edges = len(uniques)
-        graph.edge_src = (uniques // n_nodes).astype(np.int64)
-        graph.edge_dst = (uniques % n_nodes).astype(np.int64)
-        graph.edge_weight = np.rint(np.bincount(codes, weights=w[esample], minlength=n_edges)).astype(np.int64)
-        graph.edge_div = np.rint(np.bincount(codes, weights=dw[esample], minlength=n_edges)).astype(np.int64)
-        graph.edge_inline = np.bincount(codes, weights=(~inline).astype(np.float64), minlength=n_edges) == 0
-        graph.edge_residual = np.bincount(codes, weights=residual.astype(np.float64), minlength=n_edges) > 0
+    if edges:
+        recursive_samples = np.unique(sample_k[~first]) if not first.all() else None
+        _add_edges(graph, nodes, frame_idx, sample_k, node_k, w, dw, recursive_samples)
 
     present = (graph.cum != 0) | (graph.flat != 0)
     if kept is not None:
@@ -286,6 +258,38 @@ def build_graph(
         present &= ~negative
     graph.selected = np.flatnonzero(present)
     return graph
+
+
+def _add_edges(graph: Graph, nodes: NodeTable, frame_idx, sample_k, node_k, w, dw, recursive_samples) -> None:
+    """Caller -> callee edges between consecutive kept frames, once per sample."""
+    n_nodes = len(nodes)
+    if len(frame_idx) < 2:
+        return
+    same = sample_k[1:] == sample_k[:-1]
+    callee = node_k[:-1][same]
+    caller = node_k[1:][same]
+    esample = sample_k[:-1][same]
+    residual = (frame_idx[1:] - frame_idx[:-1])[same] > 1
+    inline = nodes.frame_inlined[frame_idx[:-1]][same]
+    ok = callee != caller
+    callee, caller, esample, residual, inline = callee[ok], caller[ok], esample[ok], residual[ok], inline[ok]
+    edge_key = caller * np.int64(n_nodes) + callee
+    codes, uniques = pd.factorize(edge_key, sort=False)
+    n_edges = len(uniques)
+    if recursive_samples is not None:
+        # Only a sample where some node repeats can repeat an edge: dedupe those.
+        in_rec = np.isin(esample, recursive_samples)
+        dup = np.zeros(len(codes), dtype=bool)
+        rec = np.flatnonzero(in_rec)
+        dup[rec] = pd.Series(esample[rec] * np.int64(n_edges) + codes[rec]).duplicated().to_numpy()
+        keep = ~dup
+        codes, esample, residual, inline = codes[keep], esample[keep], residual[keep], inline[keep]
+    graph.edge_src = (uniques // n_nodes).astype(np.int64)
+    graph.edge_dst = (uniques % n_nodes).astype(np.int64)
+    graph.edge_weight = np.rint(np.bincount(codes, weights=w[esample], minlength=n_edges)).astype(np.int64)
+    graph.edge_div = np.rint(np.bincount(codes, weights=dw[esample], minlength=n_edges)).astype(np.int64)
+    graph.edge_inline = np.bincount(codes, weights=(~inline).astype(np.float64), minlength=n_edges) == 0
+    graph.edge_residual = np.bincount(codes, weights=residual.astype(np.float64), minlength=n_edges) > 0
 
 
 def sort_nodes(graph: Graph, order: np.ndarray, cum_sort: bool) -> np.ndarray:
