@@ -175,24 +175,40 @@ def _looks_like_text(raw: bytes) -> bool:
     )
 
 
+_VARINT_CHUNK = 1 << 22  # bytes decoded at a time, to bound the temporaries
+
+
 def _varints(buf: np.ndarray) -> np.ndarray:
     """Decode a run of base-128 varints (a packed repeated field) into uint64."""
     if len(buf) == 0:
         return np.zeros(0, dtype=np.uint64)
     if buf[-1] & 0x80:
         raise ProfileFormatError("packed field ends inside a varint")
-    ends = np.flatnonzero(buf < 0x80)
-    starts = np.empty_like(ends)
-    starts[0] = 0
-    starts[1:] = ends[:-1] + 1
-    lengths = ends - starts + 1
-    longest = int(lengths.max())
-    if longest > 10:
-        raise ProfileFormatError("varint longer than 10 bytes")
-    out = (buf[starts] & 0x7F).astype(np.uint64)
-    for j in range(1, longest):
-        sel = np.flatnonzero(lengths > j)
-        out[sel] |= (buf[starts[sel] + j] & 0x7F).astype(np.uint64) << np.uint64(7 * j)
+    terminators = buf < 0x80
+    out = np.empty(int(np.count_nonzero(terminators)), dtype=np.uint64)
+    done = 0
+    start = 0
+    while start < len(buf):
+        # Cut the chunk just after a terminator byte so no varint is split.
+        stop = min(start + _VARINT_CHUNK, len(buf))
+        if stop < len(buf):
+            stop = start + int(np.flatnonzero(terminators[start:stop])[-1]) + 1 if terminators[start:stop].any() else stop
+        chunk = buf[start:stop]
+        ends = np.flatnonzero(terminators[start:stop]).astype(np.int32)
+        starts = np.empty_like(ends)
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+        lengths = ends - starts + 1
+        longest = int(lengths.max())
+        if longest > 10:
+            raise ProfileFormatError("varint longer than 10 bytes")
+        values = (chunk[starts] & 0x7F).astype(np.uint64)
+        for j in range(1, longest):
+            sel = np.flatnonzero(lengths > j)
+            values[sel] |= (chunk[starts[sel] + j] & 0x7F).astype(np.uint64) << np.uint64(7 * j)
+        out[done: done + len(values)] = values
+        done += len(values)
+        start = stop
     return out
 
 
@@ -237,7 +253,6 @@ def decode_proto(raw: bytes) -> Profile:
     profile_cls, merged_cls = _messages()
     try:
         msg = profile_cls.FromString(raw)
-        merged = merged_cls.FromString(raw)
     except (DecodeError, RuntimeError, ValueError) as exc:
         raise ProfileFormatError(f"not a valid profile.proto message ({exc})") from None
 
@@ -299,25 +314,48 @@ def decode_proto(raw: bytes) -> Profile:
     if has_mapping.any():
         loc_mapping[has_mapping] = _index_of(mapping_ids, loc_fields[has_mapping, 1], "a location", "mapping")
 
-    # Samples: lengths per sample, then the concatenated columns from the merged view.
+    header = dict(
+        default_sample_type=s(msg.default_sample_type),
+        period_type=ValueType(s(msg.period_type.type), s(msg.period_type.unit)) if msg.HasField("period_type") else None,
+        period=msg.period,
+        time_nanos=msg.time_nanos,
+        duration_nanos=msg.duration_nanos,
+        comments=[s(c) for c in msg.comment],
+        drop_frames=s(msg.drop_frames),
+        keep_frames=s(msg.keep_frames),
+        doc_url=s(msg.doc_url),
+    )
+
+    # Samples: lengths per sample from this parse; then, with it freed (it is the largest
+    # object here), the concatenated columns from the merged view.
     samples = msg.sample
     n_samples = len(samples)
     stack_lengths = np.fromiter(map(len, map(operator.attrgetter("location_id"), samples)), dtype=np.int64, count=n_samples)
     label_counts = np.fromiter(map(len, map(operator.attrgetter("label"), samples)), dtype=np.int64, count=n_samples)
-    fields = _packed_fields(merged.sample.SerializeToString()) if n_samples else {}
+    del samples, msg, funcs, locs
+    fields = {}
+    if n_samples:
+        merged = merged_cls.FromString(raw)
+        blob = merged.sample.SerializeToString()
+        del merged
+        fields = _packed_fields(blob)
     all_locs = _varints(fields[1]) if 1 in fields else np.zeros(0, np.uint64)
     all_values = _varints(fields[2]).view(np.int64) if 2 in fields else np.zeros(0, np.int64)
     if len(all_values) != n_samples * n_types:
+        samples = profile_cls.FromString(raw).sample
         counts = np.fromiter(map(len, map(operator.attrgetter("value"), samples)), dtype=np.int64, count=n_samples)
         bad = int(np.flatnonzero(counts != n_types)[0])
         raise InvalidProfileError(
             f"sample {bad} has {counts[bad]} values, but the profile has {n_types} sample types"
         )
     stack_locs = _index_of(loc_id, all_locs, "a sample", "location")
+    del all_locs
 
     n_labels = int(label_counts.sum())
     label_sample = np.repeat(np.arange(n_samples, dtype=np.int64), label_counts)
-    label_key, label_str, label_num, label_unit = _decode_labels(samples, fields.get(3), n_labels, strings)
+    label_key, label_str, label_num, label_unit = _decode_labels(
+        lambda: profile_cls.FromString(raw).sample, fields.get(3), n_labels, strings)
+    del fields
 
     prof = Profile(
         sample_types=sample_types,
@@ -343,15 +381,7 @@ def decode_proto(raw: bytes) -> Profile:
         label_str=label_str,
         label_num=label_num,
         label_unit=label_unit,
-        default_sample_type=s(msg.default_sample_type),
-        period_type=ValueType(s(msg.period_type.type), s(msg.period_type.unit)) if msg.HasField("period_type") else None,
-        period=msg.period,
-        time_nanos=msg.time_nanos,
-        duration_nanos=msg.duration_nanos,
-        comments=[s(c) for c in msg.comment],
-        drop_frames=s(msg.drop_frames),
-        keep_frames=s(msg.keep_frames),
-        doc_url=s(msg.doc_url),
+        **header,
     )
     return prof.validate()
 
@@ -376,7 +406,7 @@ def _index_of(ids: np.ndarray, refs: np.ndarray, who: str, what: str) -> np.ndar
     return pos.astype(np.int64)
 
 
-def _decode_labels(samples, columns_blob, n_labels, strings):
+def _decode_labels(reparse_samples, columns_blob, n_labels, strings):
     """Label columns of every sample, in order. Fast path: when every label has the same
     fields, the merged label columns line up; otherwise walk the labels one by one."""
     if n_labels == 0:
@@ -384,7 +414,7 @@ def _decode_labels(samples, columns_blob, n_labels, strings):
     cols = _packed_fields(columns_blob.tobytes()) if columns_blob is not None else {}
     key, sval, num, unit = (_varints(cols[i]).view(np.int64) if i in cols else np.zeros(0, np.int64) for i in (1, 2, 3, 4))
     if len(key) != n_labels or not all(len(c) in (0, n_labels) for c in (sval, num, unit)):
-        labels = list(itertools.chain.from_iterable(map(operator.attrgetter("label"), samples)))
+        labels = list(itertools.chain.from_iterable(map(operator.attrgetter("label"), reparse_samples())))
         key = np.fromiter(map(operator.attrgetter("key"), labels), dtype=np.int64, count=n_labels)
         sval = np.fromiter(map(operator.attrgetter("str"), labels), dtype=np.int64, count=n_labels)
         num = np.fromiter(map(operator.attrgetter("num"), labels), dtype=np.int64, count=n_labels)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 from typing import Iterable, Sequence
 
@@ -359,42 +360,74 @@ class Frames:
     function -1 when it has no lines. Arrays (all the same length):
     ``sample`` (sample index), ``depth`` (0 is the leaf), ``loc`` (location index),
     ``line`` (index into the line columns, -1 when none), ``func`` (function index or -1),
-    ``lineno``, ``inlined`` (the frame is an inlined call: not the last line of its location).
+    ``lineno``, ``column``, ``inlined`` (an inlined call: not the last line of its location).
+    ``first``/``stop`` restrict it to samples [first, stop) so large profiles can be walked
+    in chunks; the arrays beyond sample/loc/line/inlined are computed when first asked for.
     """
 
-    def __init__(self, prof: Profile):
+    def __init__(self, prof: Profile, first: int = 0, stop: int | None = None):
+        stop = prof.n_samples if stop is None else stop
+        self._prof = prof
+        self.first, self.stop = first, stop
+        e0, e1 = int(prof.stack_offsets[first]), int(prof.stack_offsets[stop])
+        locs = prof.stack_locs[e0:e1]
+        lengths = np.diff(prof.stack_offsets[first: stop + 1])
+        idx = np.int32 if max(prof.n_samples, len(prof.loc_id), len(prof.line_func)) < 2**31 - 1 else np.int64
+        entry_sample = np.repeat(np.arange(first, stop, dtype=idx), lengths)
         n_lines_per_loc = np.diff(prof.line_offsets)
+        if len(n_lines_per_loc) and (n_lines_per_loc == 1).all():
+            # One line per location (Python's profiles, Go's without inlining): a frame per entry.
+            self.sample = entry_sample
+            self.loc = locs.astype(idx, copy=False)
+            self.line = prof.line_offsets[:-1][locs].astype(idx, copy=False)
+            self.inlined = np.zeros(len(locs), dtype=bool)
+            return
         frames_per_loc = np.maximum(n_lines_per_loc, 1)
-        entry_locs = prof.stack_locs
-        entry_frames = frames_per_loc[entry_locs] if len(entry_locs) else _EMPTY_I64
-        entry_sample = prof.sample_of_stack_entry
+        entry_frames = frames_per_loc[locs] if len(locs) else _EMPTY_I64
         self.sample = np.repeat(entry_sample, entry_frames)
-        self.loc = np.repeat(entry_locs, entry_frames)
-        # Position of each frame inside its location's line list.
+        self.loc = np.repeat(locs.astype(idx, copy=False), entry_frames)
         total = int(entry_frames.sum())
-        starts = np.repeat(np.cumsum(entry_frames) - entry_frames, entry_frames)
-        within = np.arange(total, dtype=np.int64) - starts
-        has_lines = n_lines_per_loc[self.loc] > 0 if total else np.zeros(0, dtype=bool)
-        self.line = np.where(has_lines, prof.line_offsets[self.loc] + within, -1)
-        safe = np.where(self.line >= 0, self.line, 0)
-        if len(prof.line_func):
-            self.func = np.where(has_lines, prof.line_func[safe], -1)
-            self.lineno = np.where(has_lines, prof.line_no[safe], 0)
-            self.column = np.where(has_lines, prof.line_col[safe], 0)
-        else:
-            self.func = np.full(total, -1, dtype=np.int64)
-            self.lineno = np.zeros(total, dtype=np.int64)
-            self.column = np.zeros(total, dtype=np.int64)
-        self.inlined = has_lines & (within < n_lines_per_loc[self.loc] - 1)
-        # depth: frame position inside its sample, leaf = 0
-        frames_per_sample = np.bincount(self.sample, minlength=prof.n_samples) if total else np.zeros(prof.n_samples, dtype=np.int64)
-        sample_start = np.cumsum(frames_per_sample) - frames_per_sample
-        self.depth = np.arange(total, dtype=np.int64) - sample_start[self.sample] if total else _EMPTY_I64
-        self.frames_per_sample = frames_per_sample
-        self.offsets = np.concatenate([[0], np.cumsum(frames_per_sample)]).astype(np.int64)
+        # Position of each frame inside its location's line list.
+        within = np.arange(total, dtype=idx) - np.repeat((np.cumsum(entry_frames) - entry_frames).astype(idx), entry_frames)
+        loc_lines = n_lines_per_loc[self.loc] if total else _EMPTY_I64
+        has_lines = loc_lines > 0
+        self.line = np.where(has_lines, prof.line_offsets[self.loc] + within, -1).astype(idx, copy=False)
+        self.inlined = has_lines & (within < loc_lines - 1)
 
     def __len__(self) -> int:
         return len(self.sample)
+
+    def _line_column(self, column: np.ndarray, fill: int) -> np.ndarray:
+        if len(column) == 0:
+            return np.full(len(self.line), fill, dtype=np.int64)
+        return np.where(self.line >= 0, column[np.maximum(self.line, 0)], fill)
+
+    @functools.cached_property
+    def func(self) -> np.ndarray:
+        return self._line_column(self._prof.line_func, -1)
+
+    @functools.cached_property
+    def lineno(self) -> np.ndarray:
+        return self._line_column(self._prof.line_no, 0)
+
+    @functools.cached_property
+    def column(self) -> np.ndarray:
+        return self._line_column(self._prof.line_col, 0)
+
+    @functools.cached_property
+    def frames_per_sample(self) -> np.ndarray:
+        return np.bincount(self.sample - self.first, minlength=self.stop - self.first) if len(self.sample) else np.zeros(self.stop - self.first, dtype=np.int64)
+
+    @functools.cached_property
+    def offsets(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.frames_per_sample)]).astype(np.int64)
+
+    @functools.cached_property
+    def depth(self) -> np.ndarray:
+        """Position of each frame in its sample, leaf = 0."""
+        if len(self.sample) == 0:
+            return _EMPTY_I64
+        return np.arange(len(self.sample), dtype=np.int64) - self.offsets[:-1][self.sample - self.first]
 
 
 class ProfileBuilder:

@@ -11,6 +11,7 @@ function+file+line; an address). For each sample with weight w:
 """
 from __future__ import annotations
 
+import functools
 import posixpath
 from dataclasses import dataclass, field
 
@@ -18,13 +19,18 @@ import numpy as np
 import pandas as pd
 
 from ..options import GRANULARITIES, ReportOptions
-from ..profile import Profile
+from ..profile import Frames, Profile
 from ..errors import OptionError
 
 
 @dataclass
 class NodeTable:
-    """Node identities at a granularity, and each frame's node."""
+    """Node identities at a granularity, and the node of every frame.
+
+    Per-frame arrays (``frame_node``, ``frame_sample``, ...; leaf first, as
+    ``Profile.frames()``) are computed when first used; `frames(first, stop)` gives them for
+    a range of samples, which is how the graph walks large profiles in bounded memory.
+    """
 
     # Per node: the fields of pprof's NodeInfo.
     address: np.ndarray
@@ -35,16 +41,49 @@ class NodeTable:
     objfile: np.ndarray
     printable: np.ndarray  # PrintableName()
     sort_key: np.ndarray  # fmt.Sprint(NodeInfo), the last tie-breaker of pprof's sorts
-    # Per frame (leaf-first, as Profile.frames()): node index, sample, depth, inlined
-    frame_node: np.ndarray
-    frame_sample: np.ndarray
-    frame_inlined: np.ndarray
-    frame_loc: np.ndarray
-    frame_lineno: np.ndarray
-    frame_func: np.ndarray
+    prof: Profile
+    line_node: np.ndarray  # node of each line entry
+    loc_node: np.ndarray  # node of each line-less location (-1 for others)
 
     def __len__(self) -> int:
         return len(self.name)
+
+    def frames(self, first: int = 0, stop: int | None = None) -> tuple[Frames, np.ndarray]:
+        """The frames of samples [first, stop) and the node of each."""
+        fr = Frames(self.prof, first, stop)
+        if len(self.line_node):
+            node = np.where(fr.line >= 0, self.line_node[np.maximum(fr.line, 0)], self.loc_node[fr.loc])
+        else:
+            node = self.loc_node[fr.loc]
+        return fr, node
+
+    @functools.cached_property
+    def _all(self) -> tuple[Frames, np.ndarray]:
+        return self.frames()
+
+    @property
+    def frame_node(self) -> np.ndarray:
+        return self._all[1]
+
+    @property
+    def frame_sample(self) -> np.ndarray:
+        return self._all[0].sample
+
+    @property
+    def frame_inlined(self) -> np.ndarray:
+        return self._all[0].inlined
+
+    @property
+    def frame_loc(self) -> np.ndarray:
+        return self._all[0].loc
+
+    @property
+    def frame_lineno(self) -> np.ndarray:
+        return self._all[0].lineno
+
+    @property
+    def frame_func(self) -> np.ndarray:
+        return self._all[0].func
 
 
 def aggregate_lines(prof: Profile, noinlines: bool) -> Profile:
@@ -136,9 +175,6 @@ def build_nodes(prof: Profile, granularity: str, *, obj_names: bool = False) -> 
     loc_node = np.full(n_locs, -1, dtype=np.int64)
     loc_node[lineless] = codes[len(lf):]
 
-    frames = prof.frames()
-    frame_node = np.where(frames.line >= 0, line_node[np.maximum(frames.line, 0)] if len(line_node) else -1, loc_node[frames.loc])
-
     address = nodes["address"].to_numpy()
     name = nodes["name"].to_numpy()
     file = nodes["file"].to_numpy()
@@ -155,9 +191,7 @@ def build_nodes(prof: Profile, granularity: str, *, obj_names: bool = False) -> 
     )
     return NodeTable(
         address=address, name=name, file=file, lineno=lineno, start_line=start, objfile=obj,
-        printable=printable, sort_key=sort_key,
-        frame_node=frame_node, frame_sample=frames.sample, frame_inlined=frames.inlined,
-        frame_loc=frames.loc, frame_lineno=frames.lineno, frame_func=frames.func,
+        printable=printable, sort_key=sort_key, prof=prof, line_node=line_node, loc_node=loc_node,
     )
 
 
@@ -197,6 +231,21 @@ class Graph:
         return self._value(self.edge_weight, self.edge_div)
 
 
+# Samples are walked in chunks of about this many frames, to bound the memory of the
+# per-frame temporaries on large profiles.
+FRAMES_PER_CHUNK = 1 << 21
+
+
+def _sample_chunks(prof: Profile) -> list[tuple[int, int]]:
+    n = prof.n_samples
+    if n == 0:
+        return [(0, 0)]
+    targets = np.arange(FRAMES_PER_CHUNK, int(prof.stack_offsets[-1]), FRAMES_PER_CHUNK)
+    cuts = np.unique(np.searchsorted(prof.stack_offsets, targets))
+    bounds = [0, *[int(c) for c in cuts if 0 < c < n], n]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
 def build_graph(
     prof: Profile,
     nodes: NodeTable,
@@ -213,42 +262,50 @@ def build_graph(
     w = np.asarray(weights, dtype=np.int64)
     dw = np.zeros_like(w) if divisors is None else np.asarray(divisors, dtype=np.int64)
     active = (w != 0) | (dw != 0)
+    wf, dwf = w.astype(np.float64), dw.astype(np.float64)
 
-    fnode = nodes.frame_node
-    fsample = nodes.frame_sample
-    fkeep = active[fsample]
-    if kept is not None:
-        fkeep &= kept[fnode]
-    frame_idx = np.flatnonzero(fkeep)
-    sample_k = fsample[frame_idx]
-    node_k = fnode[frame_idx]
+    flat = np.zeros(n_nodes)
+    flat_div = np.zeros(n_nodes)
+    cum = np.zeros(n_nodes)
+    cum_div = np.zeros(n_nodes)
+    edge_parts = []
+    for first_sample, stop_sample in _sample_chunks(prof):
+        fr, fnode = nodes.frames(first_sample, stop_sample)
+        fsample = fr.sample
+        fkeep = active[fsample]
+        if kept is not None:
+            fkeep &= kept[fnode]
+        frame_idx = np.flatnonzero(fkeep)
+        sample_k = fsample[frame_idx]
+        node_k = fnode[frame_idx]
 
-    # flat: the leaf frame (depth 0) when it is kept
-    depth0 = np.zeros(len(fnode), dtype=bool)
-    if len(fnode):
-        depth0[0] = True
-        depth0[1:] = fsample[1:] != fsample[:-1]
-    leaf = np.flatnonzero(depth0 & fkeep)
-    flat = np.bincount(fnode[leaf], weights=w[fsample[leaf]], minlength=n_nodes)
-    flat_div = np.bincount(fnode[leaf], weights=dw[fsample[leaf]], minlength=n_nodes)
+        # flat: the leaf frame (depth 0) when it is kept
+        depth0 = np.zeros(len(fnode), dtype=bool)
+        if len(fnode):
+            depth0[0] = True
+            depth0[1:] = fsample[1:] != fsample[:-1]
+        leaf = np.flatnonzero(depth0 & fkeep)
+        flat += np.bincount(fnode[leaf], weights=wf[fsample[leaf]], minlength=n_nodes)
+        flat_div += np.bincount(fnode[leaf], weights=dwf[fsample[leaf]], minlength=n_nodes)
 
-    # cum: once per (sample, node); a node repeats in a sample only under recursion
-    if len(frame_idx):
-        first = ~pd.Series(sample_k * np.int64(n_nodes) + node_k).duplicated().to_numpy()
-        cum = np.bincount(node_k[first], weights=w[sample_k[first]], minlength=n_nodes)
-        cum_div = np.bincount(node_k[first], weights=dw[sample_k[first]], minlength=n_nodes)
-    else:
-        first = np.ones(0, dtype=bool)
-        cum = np.zeros(n_nodes)
-        cum_div = np.zeros(n_nodes)
+        # cum: once per (sample, node); a node repeats in a sample only under recursion
+        if len(frame_idx) == 0:
+            continue
+        once = ~pd.Series(sample_k.astype(np.int64) * n_nodes + node_k).duplicated().to_numpy()
+        cum += np.bincount(node_k[once], weights=wf[sample_k[once]], minlength=n_nodes)
+        cum_div += np.bincount(node_k[once], weights=dwf[sample_k[once]], minlength=n_nodes)
+        if edges:
+            recursive_samples = np.unique(sample_k[~once]) if not once.all() else None
+            part = _edges(nodes, fr.inlined, frame_idx, sample_k, node_k, wf, dwf, recursive_samples)
+            if part is not None:
+                edge_parts.append(part)
 
     graph = Graph(
         nodes=nodes, flat=np.rint(flat).astype(np.int64), cum=np.rint(cum).astype(np.int64),
         flat_div=np.rint(flat_div).astype(np.int64), cum_div=np.rint(cum_div).astype(np.int64),
     )
-    if edges:
-        recursive_samples = np.unique(sample_k[~first]) if not first.all() else None
-        _add_edges(graph, nodes, frame_idx, sample_k, node_k, w, dw, recursive_samples)
+    if edge_parts:
+        _combine_edges(graph, edge_parts, n_nodes)
 
     present = (graph.cum != 0) | (graph.flat != 0)
     if kept is not None:
@@ -260,36 +317,53 @@ def build_graph(
     return graph
 
 
-def _add_edges(graph: Graph, nodes: NodeTable, frame_idx, sample_k, node_k, w, dw, recursive_samples) -> None:
-    """Caller -> callee edges between consecutive kept frames, once per sample."""
+def _edges(nodes: NodeTable, inlined, frame_idx, sample_k, node_k, wf, dwf, recursive_samples):
+    """Caller -> callee edges between consecutive kept frames of a chunk, once per sample:
+    (edge keys, weight, divisor, non-inline count, residual count) per distinct edge."""
     n_nodes = len(nodes)
     if len(frame_idx) < 2:
-        return
+        return None
     same = sample_k[1:] == sample_k[:-1]
     callee = node_k[:-1][same]
     caller = node_k[1:][same]
     esample = sample_k[:-1][same]
     residual = (frame_idx[1:] - frame_idx[:-1])[same] > 1
-    inline = nodes.frame_inlined[frame_idx[:-1]][same]
+    inline = inlined[frame_idx[:-1]][same]
     ok = callee != caller
     callee, caller, esample, residual, inline = callee[ok], caller[ok], esample[ok], residual[ok], inline[ok]
-    edge_key = caller * np.int64(n_nodes) + callee
+    edge_key = caller.astype(np.int64) * n_nodes + callee
     codes, uniques = pd.factorize(edge_key, sort=False)
     n_edges = len(uniques)
     if recursive_samples is not None:
         # Only a sample where some node repeats can repeat an edge: dedupe those.
-        in_rec = np.isin(esample, recursive_samples)
+        rec = np.flatnonzero(np.isin(esample, recursive_samples))
         dup = np.zeros(len(codes), dtype=bool)
-        rec = np.flatnonzero(in_rec)
-        dup[rec] = pd.Series(esample[rec] * np.int64(n_edges) + codes[rec]).duplicated().to_numpy()
+        dup[rec] = pd.Series(esample[rec].astype(np.int64) * n_edges + codes[rec]).duplicated().to_numpy()
         keep = ~dup
         codes, esample, residual, inline = codes[keep], esample[keep], residual[keep], inline[keep]
+    return (
+        uniques,
+        np.bincount(codes, weights=wf[esample], minlength=n_edges),
+        np.bincount(codes, weights=dwf[esample], minlength=n_edges),
+        np.bincount(codes, weights=(~inline).astype(np.float64), minlength=n_edges),
+        np.bincount(codes, weights=residual.astype(np.float64), minlength=n_edges),
+    )
+
+
+def _combine_edges(graph: Graph, parts: list, n_nodes: int) -> None:
+    keys = np.concatenate([p[0] for p in parts])
+    codes, uniques = pd.factorize(keys, sort=False)
+    n = len(uniques)
+
+    def total(i):
+        return np.bincount(codes, weights=np.concatenate([p[i] for p in parts]), minlength=n)
+
     graph.edge_src = (uniques // n_nodes).astype(np.int64)
     graph.edge_dst = (uniques % n_nodes).astype(np.int64)
-    graph.edge_weight = np.rint(np.bincount(codes, weights=w[esample], minlength=n_edges)).astype(np.int64)
-    graph.edge_div = np.rint(np.bincount(codes, weights=dw[esample], minlength=n_edges)).astype(np.int64)
-    graph.edge_inline = np.bincount(codes, weights=(~inline).astype(np.float64), minlength=n_edges) == 0
-    graph.edge_residual = np.bincount(codes, weights=residual.astype(np.float64), minlength=n_edges) > 0
+    graph.edge_weight = np.rint(total(1)).astype(np.int64)
+    graph.edge_div = np.rint(total(2)).astype(np.int64)
+    graph.edge_inline = total(3) == 0
+    graph.edge_residual = total(4) > 0
 
 
 def sort_nodes(graph: Graph, order: np.ndarray, cum_sort: bool) -> np.ndarray:
