@@ -32,6 +32,18 @@ def load(source, *more_sources, **options) -> Profile:
     return load_sources([source, *more_sources], **options)
 
 
+def load_test(url, n=200, c=50, method="GET", **options):
+    """Put hey-style load on ``url`` (``-n``, ``-c``, ``-m`` ... as keywords); returns a
+    LoadResult with ``summary()`` and a per-request DataFrame ``df``, or a LoadRun to
+    ``wait()`` on with ``background=True``.
+
+    >>> pyprofnb.load_test("http://127.0.0.1:4000/sendjson", n=10000, c=8, method="POST").rps
+    """
+    from .loadgen import run_load
+
+    return run_load(url, n=n, c=c, method=method, **options)
+
+
 def load_ipython_extension(ipython):  # pragma: no cover - exercised by the notebook tests
     from .jupyter.magic import load_ipython_extension as _load
 
@@ -41,5 +53,5 @@ def load_ipython_extension(ipython):  # pragma: no cover - exercised by the note
 __all__ = [
     "FetchError", "IncompatibleProfilesError", "InvalidProfileError", "Mapping", "OptionError",
     "PprofError", "Profile", "ProfileBuilder", "ProfileFormatError", "ProfilingError",
-    "ProfilingInUseError", "ValueType", "diff", "load", "merge", "subtract",
+    "ProfilingInUseError", "ValueType", "diff", "load", "load_test", "merge", "subtract",
 ]
