@@ -8,6 +8,8 @@ PORT   ?= 4000
 LAB_PORT ?= 8888
 APT_PACKAGES := golang-go hey graphviz
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# JupyterLab refuses to start as root unless told.
+LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 .PHONY: run test setup system-deps bench clean
 
@@ -36,7 +38,7 @@ test: setup
 run: setup
 	$(PY) -m demo_server --host $(HOST) --port $(PORT) & echo $$! > .demo_server.pid; \
 	trap 'kill $$(cat .demo_server.pid) 2>/dev/null; rm -f .demo_server.pid' EXIT INT TERM; \
-	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --port $(LAB_PORT) --notebook-dir notebooks \
+	$(VENV)/bin/jupyter lab $(LAB_ROOT) --ServerApp.ip=127.0.0.1 --port $(LAB_PORT) --notebook-dir notebooks \
 	  --LabApp.default_url=/lab/tree/01-load.ipynb
 
 bench: setup
