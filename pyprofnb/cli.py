@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         if not cmd.sources:
             raise PprofError("no profile source given: name a file or a URL")
         prof = load_sources(cmd.sources, seconds=cmd.seconds, timeout=cmd.timeout, base=cmd.base,
-                            diff_base=cmd.diff_base, normalize=cmd.options.normalize)
+                            diff_base=cmd.diff_base, normalize=cmd.options.normalize,
+                            all_frames=cmd.all_frames)
         if cmd.report is None:
             if not sys.stdin.isatty():
                 cmd.report = "top"

@@ -350,3 +350,45 @@ def apply_filters(prof: Profile, opts: ReportOptions) -> FilterResult:
 
 
 __all__ = ["apply_filters", "filter_by_name", "filter_by_tag", "label_units", "prune_from", "show_from", "with_lines", "with_stack_entries"]
+
+
+def remove_uninteresting(prof: Profile) -> Profile:
+    """Apply the profile's own ``drop_frames``/``keep_frames`` (pprof does this at load time,
+    unless -all_frames): a frame matching drop (and not keep) is removed with everything it
+    called, unless no frame rootward of it is kept."""
+    if not prof.drop_frames:
+        return prof
+    drop = compile_regex("drop_frames", f"^({prof.drop_frames})$")
+    keep = compile_regex("keep_frames", f"^({prof.keep_frames})$") if prof.keep_frames else None
+    names = [_simplify_func(n) if n else "" for n in prof.func_name]
+    func_hit = np.array([bool(n) and bool(drop.fullmatch(n)) and not (keep and keep.fullmatch(n)) for n in names],
+                        dtype=bool)
+    counts = np.diff(prof.line_offsets)
+    n_locs = len(counts)
+    line_hit = func_hit[prof.line_func] if len(prof.line_func) else np.zeros(0, dtype=bool)
+    loc_of_line = np.repeat(np.arange(n_locs), counts)
+    within = np.arange(len(line_hit)) - np.repeat(prof.line_offsets[:-1], counts)
+    # The outermost matching line of each location.
+    last_hit = np.full(n_locs, -1, dtype=np.int64)
+    if line_hit.any():
+        np.maximum.at(last_hit, loc_of_line[line_hit], within[line_hit])
+    beneath = last_hit >= 0
+    whole = beneath & (last_hit == counts - 1)
+    # A partly matching location keeps the lines outside (callers of) the match.
+    prof = with_lines(prof, ~((beneath & ~whole)[loc_of_line] & (within <= last_hit[loc_of_line])))
+    flagged = beneath[prof.stack_locs]
+    user = ~flagged
+    entry_sample = prof.sample_of_stack_entry
+    pos = _entry_position(prof)
+    users_upto = np.cumsum(user) - np.repeat(np.cumsum(user)[prof.stack_offsets[:-1] - 1] * (prof.stack_offsets[:-1] > 0)
+                                               if len(user) else np.zeros(0, np.int64), prof.stack_lengths)
+    users_total = np.bincount(entry_sample[user], minlength=prof.n_samples)
+    candidate = flagged & (users_total[entry_sample] - users_upto > 0)
+    cut = np.full(prof.n_samples, -1, dtype=np.int64)
+    if candidate.any():
+        np.maximum.at(cut, entry_sample[candidate], pos[candidate])
+    cut_entry = prof.stack_offsets[:-1] + np.maximum(cut, 0)
+    cut_whole = np.where(cut >= 0, whole[prof.stack_locs[np.minimum(cut_entry, max(len(prof.stack_locs) - 1, 0))]]
+                         if len(prof.stack_locs) else False, False)
+    first_kept = np.where(cut < 0, 0, cut + cut_whole)
+    return with_stack_entries(prof, pos >= first_kept[entry_sample], drop_empty=False)

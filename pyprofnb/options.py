@@ -81,6 +81,7 @@ FILE_REPORTS = {"svg": ".svg", "web": ".svg", "flame": ".html", "weblist": ".htm
 
 # Source/fetch flags of the command (not report options).
 SOURCE_FLAGS = {"seconds": int, "timeout": int, "base": list, "diff_base": list, "output": str, "o": str}
+SOURCE_SWITCHES = ("all_frames",)
 
 
 @dataclasses.dataclass
@@ -206,6 +207,7 @@ class Command:
     base: list[str] = dataclasses.field(default_factory=list)
     diff_base: list[str] = dataclasses.field(default_factory=list)
     output: str | None = None
+    all_frames: bool = False
 
 
 def _split_flag(arg: str) -> tuple[str, str | None]:
@@ -262,6 +264,9 @@ def parse_args(argv: list[str]) -> Command:
                 continue
             options.set(key, True)
             continue
+        if key in SOURCE_SWITCHES:
+            cmd.all_frames = value is None or value.lower() not in ("false", "0", "f")
+            continue
         if key in SOURCE_FLAGS:
             raw = take_value()
             if key in ("seconds", "timeout"):
@@ -317,6 +322,7 @@ def usage() -> str:
         "  -base FILE      Subtract FILE (cumulative profiles)",
         "  -diff_base FILE Compare against FILE (percentages relative to it)",
         "  -output FILE    Write the report to FILE",
+        "  -all_frames     Keep frames the profile's drop_frames would remove",
         "",
         "Options:",
     ]

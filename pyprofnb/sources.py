@@ -7,12 +7,18 @@ from typing import Iterable
 
 from .errors import FetchError, OptionError
 from .fetch import fetch, is_url
+from .filters import remove_uninteresting
 from .pprof_format import DEFAULT_MAX_BYTES, decode
 from .profile import Profile, diff, merge, subtract
 
 
 def load_one(source, *, seconds: int | None = None, timeout: int | None = None,
-             max_bytes: int = DEFAULT_MAX_BYTES) -> Profile:
+             max_bytes: int = DEFAULT_MAX_BYTES, all_frames: bool = False) -> Profile:
+    prof = _read(source, seconds=seconds, timeout=timeout, max_bytes=max_bytes)
+    return prof if all_frames else remove_uninteresting(prof)
+
+
+def _read(source, *, seconds, timeout, max_bytes) -> Profile:
     if isinstance(source, Profile):
         return source
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -43,15 +49,17 @@ def _merged(sources: Iterable, **kw) -> Profile | None:
 
 
 def load_sources(sources, *, seconds: int | None = None, timeout: int | None = None, base=(),
-                 diff_base=(), normalize: bool = False, max_bytes: int = DEFAULT_MAX_BYTES) -> Profile:
-    """One Profile from several sources (merged), minus ``base`` or compared with ``diff_base``."""
+                 diff_base=(), normalize: bool = False, all_frames: bool = False,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> Profile:
+    """One Profile from several sources (merged), minus ``base`` or compared with ``diff_base``.
+    Each profile's drop_frames are applied as pprof does, unless ``all_frames``."""
     if isinstance(sources, (str, bytes, Profile, os.PathLike)):
         sources = [sources]
     base = [base] if isinstance(base, (str, bytes, Profile, os.PathLike)) else list(base or ())
     diff_base = [diff_base] if isinstance(diff_base, (str, bytes, Profile, os.PathLike)) else list(diff_base or ())
     if base and diff_base:
         raise OptionError("-base and -diff_base cannot both be given")
-    kw = dict(seconds=seconds, timeout=timeout, max_bytes=max_bytes)
+    kw = dict(seconds=seconds, timeout=timeout, max_bytes=max_bytes, all_frames=all_frames)
     prof = _merged(list(sources), **kw)
     if prof is None:
         raise OptionError("no profile source given")
