@@ -113,3 +113,19 @@ def test_load_top_agrees_with_text(go_profiles):
     assert list(top.columns[:5]) == ["flat", "flat%", "sum%", "cum", "cum%"]
     assert top["flat"].sum() <= prof.total("alloc_space")
     assert top.attrs["total"] == prof.total("alloc_space")
+
+
+def test_drop_frames_applied_like_go(tmp_path, go_tmp):
+    """A profile's drop_frames/keep_frames prune stacks at load time, as go tool pprof does."""
+    b = pyprofnb.ProfileBuilder([("samples", "count")])
+    b.add([("malloc", "a.c", 1), ("alloc_helper", "a.c", 2), ("user", "u.py", 3), ("main", "u.py", 4)], [5])
+    b.add([("malloc", "a.c", 1), ("main", "u.py", 4)], [2])
+    b.add([("malloc", "a.c", 1)], [1])
+    b.add([("malloc", "a.c", 1), ("free_path", "a.c", 9), ("alloc_helper", "a.c", 2), ("main", "u.py", 4)], [3])
+    prof = b.build()
+    prof.drop_frames, prof.keep_frames = "malloc|alloc_.*", "free_path"
+    path = tmp_path / "drop.pb.gz"
+    prof.save(path)
+    text = compare([str(path)], go_tmp)
+    assert "alloc_helper" not in text and "malloc" in text  # kept where nothing rootward survives
+    assert "alloc_helper" in run_in_process(["-top", "-all_frames", str(path)])
