@@ -126,25 +126,32 @@ class Report:
             drop_negative=self.opts.drop_negative, edges=edges,
         )
 
+    def cut_low_frequency_nodes(self, *, edges: bool = True) -> tuple[Graph, np.ndarray | None, int, int, int]:
+        """The first step of pprof's newTrimmedGraph: the graph without nodes whose |cum| is
+        below nodefraction of its total. Returns (graph, kept-node mask or None, number of
+        dropped nodes, node cutoff, edge cutoff)."""
+        g = self.graph(edges=edges)
+        total_value = int(g.flat[g.selected].sum())
+        node_cutoff = abs(int(total_value * self.opts.nodefraction))
+        edge_cutoff = abs(int(total_value * self.opts.edgefraction))
+        kept, dropped = None, 0
+        if node_cutoff > 0:
+            keep = np.abs(g.cum[g.selected]) >= node_cutoff
+            if not keep.all():
+                dropped = int((~keep).sum())
+                kept = np.zeros(len(g.nodes), dtype=bool)
+                kept[g.selected[keep]] = True
+                g = self.graph(kept, edges=edges)
+        return g, kept, dropped, node_cutoff, edge_cutoff
+
     def trimmed_graph(self) -> tuple[Graph, np.ndarray, int, int, int]:
         """pprof's newTrimmedGraph: (graph, shown node order, original count, dropped nodes,
         dropped edges). Edges below the edge cutoff are removed from the graph."""
         opts = self.opts
         cum_sort = opts.sort == "cum"
         # Weights first; edges only on the graph that is kept in the end.
-        g = self.graph(edges=False)
+        g, _, dropped_nodes, _, edge_cutoff = self.cut_low_frequency_nodes(edges=False)
         rebuilt = False
-        total_value = int(g.flat[g.selected].sum())
-        node_cutoff = abs(int(total_value * opts.nodefraction))
-        edge_cutoff = abs(int(total_value * opts.edgefraction))
-        dropped_nodes = 0
-        if node_cutoff > 0:
-            keep = np.abs(g.cum[g.selected]) >= node_cutoff
-            if not keep.all():
-                dropped_nodes = int((~keep).sum())
-                kept = np.zeros(len(g.nodes), dtype=bool)
-                kept[g.selected[keep]] = True
-                g = self.graph(kept, edges=False)
         orig_count = len(g.selected)
         order = sort_nodes(g, g.selected, cum_sort)
         if opts.nodecount > 0 and opts.nodecount < len(order):

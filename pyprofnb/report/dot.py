@@ -261,19 +261,7 @@ def visual_graph(rpt: Report):
     opts = rpt.opts
     if opts.call_tree:
         raise OptionError("call_tree (a context-sensitive tree graph) is not supported by pyprofnb's dot report yet")
-    g = rpt.graph()
-    kept = None
-    total_value = int(g.flat[g.selected].sum())
-    node_cutoff = abs(int(total_value * opts.nodefraction))
-    edge_cutoff = abs(int(total_value * opts.edgefraction))
-    dropped_nodes = 0
-    if node_cutoff > 0:
-        keep = np.abs(g.cum[g.selected]) >= node_cutoff
-        if not keep.all():
-            dropped_nodes = int((~keep).sum())
-            kept = np.zeros(len(g.nodes), dtype=bool)
-            kept[g.selected[keep]] = True
-            g = rpt.graph(kept)
+    g, kept, dropped_nodes, node_cutoff, edge_cutoff = rpt.cut_low_frequency_nodes()
     orig_count = len(g.selected)
     tags = _node_tags(rpt, kept)
     order = _entropy_order(g, g.selected)
