@@ -3,52 +3,26 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from demo_server.launch import start_server, stop_server
+from gotools import go_env
 
 REPO = Path(__file__).resolve().parent.parent
 GO = shutil.which("go") or "/usr/bin/go"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_demo_server(*extra: str, timeout: float = 30.0):
     """Start ``python -m demo_server --port <free>``; return (process, base URL) once it
     prints ``listening on``."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "demo_server", "--port", str(port), *extra],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if line.startswith("listening on "):
-            return proc, line.split("listening on ", 1)[1].strip()
-    proc.kill()
-    raise RuntimeError("demo_server did not start:\n" + "".join(seen))
+    return start_server("-m", "demo_server", *extra, timeout=timeout, cwd=REPO)
 
 
 def stop_demo_server(proc) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_server(proc)
 
 
 @pytest.fixture(scope="session")
@@ -67,8 +41,7 @@ def go_pprof(tmp_path_factory):
     returns the CompletedProcess (text)."""
     if not os.path.exists(GO):
         pytest.skip("go (Debian golang-go) is not installed")
-    home = tmp_path_factory.mktemp("gohome")
-    env = dict(os.environ, HOME=str(home), PPROF_TMPDIR=str(home / "pprof"), GOFLAGS="", GOTOOLCHAIN="local")
+    env = go_env(tmp_path_factory.mktemp("gohome"))
 
     def run(*args: str, timeout: float = 60, binary: bool = False):
         return subprocess.run([GO, "tool", "pprof", *args], env=env, capture_output=True,
