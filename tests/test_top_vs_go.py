@@ -20,6 +20,7 @@ FLAGS = [
     ["-prune_from=Marshal"], ["-unit=ms"], ["-unit=kB"], ["-nodefraction=0.1"], ["-nodefraction=0"],
     ["-edgefraction=0.5"], ["-relative_percentages", "-focus=fib"], ["-divide_by=3"],
     ["-drop_negative"], ["-mean"], ["-trim=false"], ["-compact_labels"],
+    ["-tagfocus=worker=cpu"], ["-tagignore=alloc"], ["-tagfocus=tier=bulk", "-cum"], ["-taghide=worker"],
 ]
 HEAP_FLAGS = [["-inuse_space"], ["-inuse_objects"], ["-alloc_space"], ["-alloc_objects", "-cum"],
               ["-sample_index=1"], ["-sample_index=alloc_space", "-lines"], ["-tagfocus=bytes=64kb:"],

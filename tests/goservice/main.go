@@ -4,6 +4,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"flag"
@@ -13,6 +14,7 @@ import (
 	_ "net/http/pprof"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -127,8 +129,9 @@ func main() {
 	for i := 0; i < 5; i++ {
 		go parked(block)
 	}
-	go cpuWorker(stop)
-	go allocWorker(stop)
+	// Labels show up in the CPU and goroutine profiles (-tagfocus, -tags, -traces).
+	go pprof.Do(context.Background(), pprof.Labels("worker", "cpu"), func(context.Context) { cpuWorker(stop) })
+	go pprof.Do(context.Background(), pprof.Labels("worker", "alloc", "tier", "bulk"), func(context.Context) { allocWorker(stop) })
 	http.HandleFunc("/sendjson", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(record{Name: "gopher", Email: "g@example.com", Score: 1})
