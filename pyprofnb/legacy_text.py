@@ -36,7 +36,6 @@ to give locations function names, files and lines, so ``-top`` shows names inste
 from __future__ import annotations
 
 import json
-import math
 import re
 import threading
 from typing import Iterable, Mapping as TypingMapping, Sequence
@@ -44,7 +43,7 @@ from typing import Iterable, Mapping as TypingMapping, Sequence
 import numpy as np
 
 from .errors import ProfileFormatError
-from .profile import HEAP_SAMPLE_TYPES, Profile, ValueType, _objects
+from .profile import HEAP_SAMPLE_TYPES, Profile, ValueType, _objects, heap_unsample_weight
 
 # ------------------------------------------------------------------ addresses
 
@@ -196,7 +195,7 @@ def _raw(count: int, size: int, rate: int) -> tuple[int, int]:
     if count <= 0 or size <= 0 or rate <= 1:
         return max(count, 0), max(size, 0)
     avg = size / count
-    raw_count = max(1, round(count * -math.expm1(-avg / rate)))
+    raw_count = max(1, round(count / heap_unsample_weight(avg, rate)))
     return raw_count, raw_count * round(avg)  # whole-byte blocks, as allocations are
 
 
@@ -405,7 +404,7 @@ def _scale_heap(count: int, size: int, rate: int) -> tuple[int, int]:
         return 0, 0
     if rate <= 1:
         return count, size
-    scale = 1 / -math.expm1(-(size / count) / rate)
+    scale = heap_unsample_weight(size / count, rate)
     return int(count * scale), int(size * scale)
 
 

@@ -781,16 +781,10 @@ def label_signature(prof: Profile) -> np.ndarray:
     out = np.zeros(prof.n_samples, dtype=np.uint64)
     if len(prof.label_sample) == 0:
         return out
-    import pandas as pd
-
-    key_codes = pd.factorize(prof.label_key)[0].astype(np.uint64)
-    str_codes = pd.factorize(prof.label_str, use_na_sentinel=False)[0].astype(np.uint64)
-    unit_codes = pd.factorize(prof.label_unit)[0].astype(np.uint64)
-    # Codes depend on the profile, so hash the strings themselves for cross-profile stability.
+    # Hash the strings themselves (not per-profile codes) so merged profiles agree.
     key_h = _string_hashes(prof.label_key)
     str_h = _string_hashes(prof.label_str)
     unit_h = _string_hashes(prof.label_unit)
-    del key_codes, str_codes, unit_codes
     h = _hash_columns([key_h, str_h, prof.label_num.astype(np.uint64), unit_h])
     np.add.at(out, prof.label_sample, h)
     return out
