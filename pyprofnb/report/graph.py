@@ -233,7 +233,7 @@ class Graph:
 
 # Samples are walked in chunks of about this many frames, to bound the memory of the
 # per-frame temporaries on large profiles.
-FRAMES_PER_CHUNK = 1 << 21
+FRAMES_PER_CHUNK = 1 << 19
 
 
 def _sample_chunks(prof: Profile) -> list[tuple[int, int]]:
