@@ -13,23 +13,11 @@ import pytest
 
 matplotlib.use("Agg")
 
-from pyprofnb.profile import ProfileBuilder, diff, subtract  # noqa: E402
+from pyprofnb.profile import diff, subtract  # noqa: E402
 from pyprofnb.report import make_report, render_text  # noqa: E402
 from pyprofnb.report.flame import draw_flame, flame_data, flame_html, package_of  # noqa: E402
 
-MAIN = ("main", "/app/main.py", 1)
-HANDLER = ("handler", "/app/handler.py", 5)
-DUMPS = ("json.dumps", "/usr/lib/python3/json/__init__.py", 3)
-ENCODE = ("json.encoder.encode", "/usr/lib/python3/json/encoder.py", 10)
-OTHER = ("<module>", "/app/other.py", 2)
-
-
-def cpu(samples):
-    b = ProfileBuilder([("samples", "count"), ("cpu", "nanoseconds")], period_type=("cpu", "nanoseconds"),
-                       period=10_000_000)
-    for stack, n in samples:
-        b.add(stack, [n, n * 10_000_000])
-    return b.build(duration_nanos=10**9)
+from synthetic import DUMPS, ENCODE, HANDLER, MAIN, OTHER, cpu  # noqa: E402
 
 
 @pytest.fixture

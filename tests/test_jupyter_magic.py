@@ -10,19 +10,7 @@ import requests
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from pyprofnb.profile import ProfileBuilder
-
-MAIN = ("main", "/app/main.py", 1)
-HANDLER = ("handler", "/app/handler.py", 5)
-DUMPS = ("json.dumps", "/usr/lib/python3/json/__init__.py", 3)
-
-
-def cpu(samples):
-    b = ProfileBuilder([("samples", "count"), ("cpu", "nanoseconds")], period_type=("cpu", "nanoseconds"),
-                       period=10_000_000)
-    for stack, n in samples:
-        b.add(stack, [n, n * 10_000_000])
-    return b.build(duration_nanos=10**9)
+from synthetic import DUMPS, HANDLER, MAIN, cpu
 
 
 @pytest.fixture(scope="module")
