@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from demo_server.launch import start_server, stop_server
-from gotools import go_env
+from gotools import go_env, go_profiles, go_service, go_tmp, run_go  # noqa: F401  (fixtures for every module)
 
 REPO = Path(__file__).resolve().parent.parent
 GO = shutil.which("go") or "/usr/bin/go"
@@ -40,11 +39,10 @@ def go_pprof(tmp_path_factory):
     """Run ``go tool pprof ARGS...`` with its HOME and PPROF_TMPDIR in a temporary directory;
     returns the CompletedProcess (text)."""
     if not os.path.exists(GO):
-        pytest.skip("go (Debian golang-go) is not installed")
+        pytest.fail("go (Debian golang-go) is not installed: `make test` installs it")
     env = go_env(tmp_path_factory.mktemp("gohome"))
 
     def run(*args: str, timeout: float = 60, binary: bool = False):
-        return subprocess.run([GO, "tool", "pprof", *args], env=env, capture_output=True,
-                              text=not binary, timeout=timeout)
+        return run_go(["tool", "pprof", *args], env, timeout, text=not binary)
 
     return run

@@ -1,12 +1,13 @@
 """The Go oracle for the tests: build the small Go service in tests/goservice, run it, fetch
 its real profiles, and run the real `go tool pprof` (Debian's golang-go).
 
-Test modules import the fixtures: ``from gotools import go_profiles, go_service  # noqa: F401``.
+tests/conftest.py makes the fixtures available to every test module.
 """
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -24,10 +25,23 @@ def go_env(tmp: Path) -> dict:
     return env
 
 
+def run_go(args: list[str], env: dict, timeout: float = 120, text: bool = True) -> subprocess.CompletedProcess:
+    """``go ARGS`` bounded in time. `go tool pprof` runs pprof as a child process that holds
+    the output pipes, so on a timeout the whole process group is killed, not just `go`."""
+    proc = subprocess.Popen(["go", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=text, env=env,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise AssertionError(f"go {' '.join(args)} did not finish within {timeout:g} s: {err}") from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
 def run_go_pprof(args: list[str], tmp: Path, timeout: int = 120) -> str:
     """``go tool pprof ARGS`` and its standard output; fails the test on a non-zero exit."""
-    proc = subprocess.run(["go", "tool", "pprof", *args], capture_output=True, text=True,
-                          env=go_env(tmp), timeout=timeout)
+    proc = run_go(["tool", "pprof", *args], go_env(tmp), timeout)
     if proc.returncode != 0:
         raise AssertionError(f"go tool pprof {' '.join(args)} failed: {proc.stderr}")
     return proc.stdout

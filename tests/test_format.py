@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import pyprofnb
 from pyprofnb import InvalidProfileError, PprofError, ProfileBuilder, ProfileFormatError
 from pyprofnb.pprof_format import decode, encode, profile_message_class
-from gotools import go_profiles, go_service, go_tmp, run_go_pprof  # noqa: F401
+from gotools import run_go_pprof
 
 
 def sample_profile() -> pyprofnb.Profile:

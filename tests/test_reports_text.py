@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gotools import go_profiles, go_service, go_tmp, run_go_pprof  # noqa: F401
+from gotools import run_go_pprof
 from pyprofnb import pprof_format
 from pyprofnb.errors import OptionError, PprofError
 from pyprofnb.options import parse_args

@@ -11,7 +11,7 @@ import pytest
 
 import pyprofnb
 from pyprofnb.cli import main
-from gotools import from_showing, go_profiles, go_service, go_tmp, run_go_pprof  # noqa: F401
+from gotools import from_showing, run_go_pprof
 
 FLAGS = [
     [], ["-cum"], ["-nodecount=7"], ["-nodecount=3", "-cum"], ["-lines"], ["-files"],

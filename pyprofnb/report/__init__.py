@@ -95,4 +95,6 @@ from . import dot as _dot  # noqa: E402
 register("dot", frame=_dot.dot_frame, text=_dot.dot_text)
 register("svg", text=_dot.svg_text)
 
-from . import flame as _flame  # noqa: E402,F401  (registers "flame")
+from . import flame as _flame  # noqa: E402
+
+register("flame", frame=_flame.flame_frame, text=_flame.flame_text)

@@ -27,7 +27,7 @@ from ..errors import OptionError, PprofError
 from ..filters import label_units
 from . import units
 from .core import Report
-from .graph import Graph, sort_nodes
+from .graph import Graph
 from .tree import edge_order
 
 _MAX_NODELETS = 4

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..options import GRANULARITIES, ReportOptions
+from ..options import GRANULARITIES
 from ..profile import Frames, Profile
 from ..errors import OptionError
 
