@@ -74,6 +74,8 @@ def fetch(source: str, *, seconds: int | None = None, timeout: int | None = None
         raise FetchError(f"fetching {url}: no answer within {_timeout_for(url, timeout):g} s (use -timeout)") from None
     except requests.exceptions.ConnectionError as exc:
         reason = _short_reason(exc)
+        if "closed connection" in reason or "reset" in reason:
+            raise FetchError(f"fetching {url}: the server dropped the connection before answering ({reason})") from None
         raise FetchError(f"fetching {url}: cannot connect ({reason}); is the server running?") from None
     except requests.exceptions.RequestException as exc:
         raise FetchError(f"fetching {url}: {_short_reason(exc)}") from None
