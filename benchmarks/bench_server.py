@@ -6,6 +6,7 @@ profiling, measured in the same run; prints req/s and ratios, never fails on tim
 Configurations (each a fresh `python -m demo_server` process, rounds interleaved so drift
 hits all of them alike):
 - ``baseline``: heap sampling off (``--heap-rate 0``), no CPU profile;
+- ``cpu``: heap sampling off and a CPU profile (``/debug/pprof/profile``) during the load;
 - ``heap``: heap sampling at the default rate (how the demo server runs);
 - ``heap+cpu``: heap sampling and a CPU profile (``/debug/pprof/profile``) during the load;
 - ``naive``: the stdlib's usual send_response/end_headers/write handler without
@@ -64,12 +65,12 @@ def measure(config: str, n: int) -> tuple[float, float]:
     if config == "naive":
         proc, url = start([__file__, "--naive-server", port])
     else:
-        extra = ["--heap-rate", "0"] if config == "baseline" else []
+        extra = ["--heap-rate", "0"] if config in ("baseline", "cpu") else []
         proc, url = start(["-m", "demo_server", "--port", port, *extra])
     try:
         hey(url + "/sendjson", min(n, 2000))  # warm up
         profile = None
-        if config == "heap+cpu":
+        if config in ("cpu", "heap+cpu"):
             def cpu_profile():
                 try:
                     urllib.request.urlopen(url + "/debug/pprof/profile?seconds=600", timeout=700).read()
@@ -124,7 +125,7 @@ def main() -> int:
     if shutil.which("hey") is None:
         print("hey is not installed (Debian package hey); nothing measured")
         return 0
-    configs = ["baseline", "heap", "heap+cpu"]
+    configs = ["baseline", "cpu", "heap", "heap+cpu"]
     results: dict[str, list[tuple[float, float]]] = {c: [] for c in configs}
     for r in range(args.rounds):
         for config in configs:
