@@ -36,6 +36,7 @@ to give locations function names, files and lines, so ``-top`` shows names inste
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 from typing import Iterable, Mapping as TypingMapping, Sequence
@@ -404,7 +405,8 @@ def _scale_heap(count: int, size: int, rate: int) -> tuple[int, int]:
         return 0, 0
     if rate <= 1:
         return count, size
-    scale = heap_unsample_weight(size / count, rate)
+    # pprof's own arithmetic (1 - exp, not -expm1), so values agree to the byte.
+    scale = 1 / (1 - math.exp(-(size / count) / rate))
     return int(count * scale), int(size * scale)
 
 
