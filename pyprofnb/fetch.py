@@ -56,8 +56,9 @@ def fetch(source: str, *, seconds: int | None = None, timeout: int | None = None
     verify = not url.startswith("https+insecure://")
     url = url.replace("https+insecure://", "https://", 1)
     http = session or requests
+    seconds_allowed = _timeout_for(url, timeout)
     try:
-        with http.get(url, timeout=_timeout_for(url, timeout), stream=True, verify=verify) as resp:
+        with http.get(url, timeout=seconds_allowed, stream=True, verify=verify) as resp:
             if resp.status_code != 200:
                 body = resp.raw.read(4096, decode_content=True).decode("utf-8", "replace").strip()
                 detail = body if resp.headers.get("X-Go-Pprof") or resp.headers.get("Content-Type", "").startswith("text/plain") else ""
@@ -71,7 +72,7 @@ def fetch(source: str, *, seconds: int | None = None, timeout: int | None = None
                 chunks.append(chunk)
             return b"".join(chunks)
     except requests.exceptions.Timeout:
-        raise FetchError(f"fetching {url}: no answer within {_timeout_for(url, timeout):g} s (use -timeout)") from None
+        raise FetchError(f"fetching {url}: no answer within {seconds_allowed:g} s (use -timeout)") from None
     except requests.exceptions.ConnectionError as exc:
         reason = _short_reason(exc)
         if "closed connection" in reason or "reset" in reason:

@@ -22,7 +22,7 @@ import zlib
 import numpy as np
 
 from .errors import InvalidProfileError, ProfileFormatError
-from .profile import Mapping, Profile, ValueType, _objects
+from .profile import Mapping, Profile, ValueType, _objects, _ranges
 
 # Profiles larger than this once decompressed are refused (gzip bombs, runaway files).
 DEFAULT_MAX_BYTES = 2 * 1024**3
@@ -484,18 +484,10 @@ def _segments_concat(parts: list[tuple[np.ndarray, np.ndarray]], n: int) -> tupl
     offset_in_rec = np.zeros(n, dtype=np.int64)
     for data, seg_len in parts:
         dest_start = rec_start + offset_in_rec
-        idx = _ranges_np(dest_start, seg_len)
+        idx = _ranges(dest_start, seg_len)
         out[idx] = data
         offset_in_rec += seg_len
     return out, lengths
-
-
-def _ranges_np(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    total = int(counts.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    seg = np.cumsum(counts) - counts
-    return np.repeat(starts - seg, counts) + np.arange(total, dtype=np.int64)
 
 
 def _packed_per_record(values: np.ndarray, counts: np.ndarray, field: int, n: int):

@@ -703,9 +703,9 @@ def merge(profiles: Sequence[Profile]) -> Profile:
     loc_bases = np.cumsum([0] + [len(p.loc_id) for p in profiles])
     stacks = np.concatenate([loc_codes[p.stack_locs + loc_bases[i]] for i, p in enumerate(profiles)])
     sample_bases = np.cumsum([0] + [p.n_samples for p in profiles])
+    stack_bases = np.cumsum([0] + [len(p.stack_locs) for p in profiles])
     stack_offsets = np.concatenate(
-        [p.stack_offsets[:-1] + sum(len(q.stack_locs) for q in profiles[:i]) for i, p in enumerate(profiles)]
-        + [[len(stacks)]]
+        [p.stack_offsets[:-1] + stack_bases[i] for i, p in enumerate(profiles)] + [[len(stacks)]]
     ).astype(np.int64)
     values = np.concatenate([p.values for p in profiles])
     label_sample = np.concatenate([p.label_sample + sample_bases[i] for i, p in enumerate(profiles)])

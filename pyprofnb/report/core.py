@@ -17,7 +17,6 @@ from . import units
 from .graph import Graph, NodeTable, aggregate_lines, build_graph, build_nodes, sort_nodes
 
 # Reports that force options, as go tool pprof's applyCommandOverrides does.
-_UNTRIMMED = {"peek", "list", "weblist", "raw", "proto", "traces", "tags"}
 _ALL_ROWS = {"top", "text", "topproto"}
 
 
