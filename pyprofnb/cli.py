@@ -109,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         cmd = parse_args(argv)
         if not cmd.sources:
             raise PprofError("no profile source given: name a file or a URL")
+        if cmd.http is not None:
+            from .web.server import serve, session_from_command
+
+            serve(session_from_command(cmd), cmd.http, open_browser=not cmd.no_browser)
+            return 0
         prof = load_sources(cmd.sources, seconds=cmd.seconds, timeout=cmd.timeout, base=cmd.base,
                             diff_base=cmd.diff_base, normalize=cmd.options.normalize,
                             all_frames=cmd.all_frames)

@@ -80,8 +80,9 @@ REPORT_ALIASES = {"text": "top"}
 FILE_REPORTS = {"svg": ".svg", "web": ".svg", "flame": ".html", "weblist": ".html"}
 
 # Source/fetch flags of the command (not report options).
-SOURCE_FLAGS = {"seconds": int, "timeout": int, "base": list, "diff_base": list, "output": str, "o": str}
-SOURCE_SWITCHES = ("all_frames",)
+SOURCE_FLAGS = {"seconds": int, "timeout": int, "base": list, "diff_base": list, "output": str, "o": str,
+                "http": str}
+SOURCE_SWITCHES = ("all_frames", "no_browser")
 
 
 @dataclasses.dataclass
@@ -208,6 +209,8 @@ class Command:
     diff_base: list[str] = dataclasses.field(default_factory=list)
     output: str | None = None
     all_frames: bool = False
+    http: str | None = None  # -http=HOST:PORT: serve the web UI (pyprofnb.web)
+    no_browser: bool = False
 
 
 def _split_flag(arg: str) -> tuple[str, str | None]:
@@ -265,7 +268,7 @@ def parse_args(argv: list[str]) -> Command:
             options.set(key, True)
             continue
         if key in SOURCE_SWITCHES:
-            cmd.all_frames = value is None or value.lower() not in ("false", "0", "f")
+            setattr(cmd, key, value is None or value.lower() not in ("false", "0", "f"))
             continue
         if key in SOURCE_FLAGS:
             raw = take_value()
@@ -279,6 +282,8 @@ def parse_args(argv: list[str]) -> Command:
                 setattr(cmd, key, number)
             elif key in ("base", "diff_base"):
                 getattr(cmd, key).append(raw)
+            elif key == "http":
+                cmd.http = raw
             else:
                 cmd.output = raw
             continue
@@ -323,6 +328,8 @@ def usage() -> str:
         "  -diff_base FILE Compare against FILE (percentages relative to it)",
         "  -output FILE    Write the report to FILE",
         "  -all_frames     Keep frames the profile's drop_frames would remove",
+        "  -http=HOST:PORT Serve the web UI (views top, graph, flame, peek, source); port 0: any free port",
+        "  -no_browser     With -http: do not open a browser",
         "",
         "Options:",
     ]
