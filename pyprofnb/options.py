@@ -74,10 +74,13 @@ REPORTS: dict[str, str] = {
     "top": "", "text": "", "tree": "", "traces": "", "tags": "", "raw": "", "comments": "",
     "peek": "required", "list": "required", "weblist": "required",
     "dot": "", "svg": "", "web": "", "proto": "", "folded": "", "flame": "",
+    "png": "", "pdf": "", "gif": "", "ps": "", "callgrind": "", "topproto": "",
 }
 REPORT_ALIASES = {"text": "top"}
 # Reports that make a file to look at rather than text for a terminal.
 FILE_REPORTS = {"svg": ".svg", "web": ".svg", "flame": ".html", "weblist": ".html"}
+# Reports whose output is binary: a terminal gets a file instead (go tool pprof's awayFromTTY).
+BINARY_REPORTS = {"proto": ".pb.gz", "topproto": ".pb.gz", "png": ".png", "pdf": ".pdf", "gif": ".gif", "ps": ".ps"}
 
 # Source/fetch flags of the command (not report options).
 SOURCE_FLAGS = {"seconds": int, "timeout": int, "base": list, "diff_base": list, "output": str, "o": str,
@@ -318,6 +321,10 @@ def usage() -> str:
         "  -web            The SVG call graph, written to a file (its path is printed)",
         "  -weblist=regexp Annotated source as a self-contained HTML file",
         "  -proto          The profile as gzipped profile.proto",
+        "  -png, -pdf, -gif, -ps  The call graph as an image or document (Graphviz)",
+        "  -callgrind      The call graph in callgrind format (KCachegrind)",
+        "  -topproto       The top report as a profile.proto",
+        "  -comments       The profile's comments",
         "  -folded         Folded stacks (flamegraph.pl, speedscope)",
         "  -flame          Interactive self-contained HTML flame graph",
         "",

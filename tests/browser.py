@@ -78,6 +78,15 @@ def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last: {last!r})")
 
 
+def busy_heap_profile(base_url: str, seconds: int = 3) -> bytes:
+    """The demo server's heap profile after ``seconds`` of load: its sampling is always on, so
+    it has samples however little CPU a loaded machine gives the server."""
+    busy_cpu_profile(base_url, seconds=seconds, clients=2)
+    resp = requests.get(f"{base_url}/debug/pprof/heap", timeout=30)
+    resp.raise_for_status()
+    return resp.content
+
+
 def busy_cpu_profile(base_url: str, seconds: int = 3, clients: int = 4) -> bytes:
     """A CPU profile of the demo server taken while ``clients`` threads post to /sendjson.
     The load runs in a child process so the server, not this process, spends the CPU."""
