@@ -9,8 +9,8 @@ import dataclasses
 import numpy as np
 
 from ..options import ReportOptions
-from ..profile import Profile
-from . import units
+from ..model import Profile
+from .. import units
 from .core import prepare
 from .tree import edge_order
 

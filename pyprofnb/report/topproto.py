@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 from ..options import ReportOptions
-from ..profile import Profile, ProfileBuilder
-from . import units
+from ..model import Profile, ProfileBuilder
+from .. import units
 from .core import prepare
 
 

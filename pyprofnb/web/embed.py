@@ -12,7 +12,7 @@ import time
 
 from ..errors import PprofError
 from ..options import ReportOptions
-from ..profile import Profile
+from ..model import Profile
 from . import views
 from .page import page, subtitle
 from .server import resolve_sample

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from ..errors import OptionError, PprofError
 from ..options import ReportOptions
-from ..profile import Profile, diff, subtract
+from ..model import Profile, diff, subtract
 from ..sources import load_sources
 from . import views
 from .page import Snapshots, page, subtitle

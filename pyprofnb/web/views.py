@@ -16,11 +16,11 @@ import subprocess
 
 from ..errors import PprofError
 from ..options import ReportOptions
-from ..profile import Profile
+from ..model import Profile
 from ..report import make_report, prepare, render_text
 from ..report import dot as dot_report
 from ..report import flame as flame_report
-from ..report import units
+from .. import units
 from .state import ViewState
 
 # Source view without a regexp: this many hottest functions (Go lists all; a Python profile
