@@ -73,10 +73,10 @@ def top_view(prof: Profile, opts: ReportOptions, state: ViewState) -> str:
 
 def graph_dot(prof: Profile, opts: ReportOptions) -> tuple[str, dict[str, str]]:
     """The DOT of the call graph (go tool pprof's, byte for byte) and the function name of
-    each node id ("node3" -> name)."""
+    each DOT node ("N3" -> name; an SVG node's <title> is its DOT name)."""
     rpt = prepare(prof, "svg", opts)
     graph, order, *_ = dot_report.visual_graph(rpt)
-    names = {f"node{i + 1}": str(graph.nodes.name[n]) for i, n in enumerate(order.tolist())}
+    names = {f"N{i + 1}": str(graph.nodes.name[n]) for i, n in enumerate(order.tolist())}
     return dot_report.dot_text(prepare(prof, "svg", opts)), names
 
 

@@ -102,7 +102,8 @@
       if (downAt && Math.abs(e.clientX - downAt[0]) + Math.abs(e.clientY - downAt[1]) > 4) moved = true;
     });
     svg.querySelectorAll("g.node").forEach(function (g) {
-      var name = names[g.id];
+      var title = g.querySelector("title");  // the DOT node name (the legend has its text)
+      var name = title ? names[title.textContent] : undefined;
       if (name === undefined) return;
       g.dataset.fn = name;
       g.addEventListener("click", function (e) { if (!moved) { toggle(name); e.stopPropagation(); } });
