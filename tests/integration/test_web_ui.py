@@ -93,7 +93,8 @@ def test_click_a_graph_node_to_focus(driver, ui):
     name = target.get_attribute("data-fn")
     ActionChains(driver).move_to_element(target).click().perform()
     search = driver.find_element("id", "pp-search")
-    wait_for(lambda: name in search.get_attribute("value"), what="the node's regexp in the search box")
+    wait_for(lambda: re.fullmatch(search.get_attribute("value"), name) and search.get_attribute("value").startswith("^"),
+             what="the node's regexp in the search box")
     assert "pp-sel" in target.get_attribute("class")
     driver.find_element("css selector", '[data-refine="f"]').click()
     wait_for(lambda: query(driver).get("f", "").startswith("^"), what="focus in the URL")

@@ -96,17 +96,17 @@
     panZoom[key] = pz;
     legible(pz, box);
     var names = JSON.parse(pane.querySelector(".pp-graph").dataset.names || "{}");
-    var moved = false, downAt = null;
-    box.addEventListener("mousedown", function (e) { downAt = [e.clientX, e.clientY]; moved = false; });
-    box.addEventListener("mousemove", function (e) {
-      if (downAt && Math.abs(e.clientX - downAt[0]) + Math.abs(e.clientY - downAt[1]) > 4) moved = true;
-    });
     svg.querySelectorAll("g.node").forEach(function (g) {
       var title = g.querySelector("title");  // the DOT node name (the legend has its text)
       var name = title ? names[title.textContent] : undefined;
       if (name === undefined) return;
       g.dataset.fn = name;
-      g.addEventListener("click", function (e) { if (!moved) { toggle(name); e.stopPropagation(); } });
+      var downAt = null;  // a drag that starts on a node pans; only a click in place selects
+      g.addEventListener("mousedown", function (e) { downAt = [e.clientX, e.clientY]; });
+      g.addEventListener("click", function (e) {
+        if (downAt && Math.abs(e.clientX - downAt[0]) + Math.abs(e.clientY - downAt[1]) > 4) return;
+        toggle(name); e.stopPropagation();
+      });
     });
     pane.querySelectorAll(".pp-graph-bar [data-act]").forEach(function (b) {
       b.addEventListener("click", function () {
