@@ -194,7 +194,7 @@ class WebView:
     """
 
     def __init__(self, prof: Profile, options: ReportOptions | None = None, *, view: str = "graph",
-                 source: str = "", height: int = 680):
+                 source: str = "", height: int = 680, bridge: bool = False):
         from ..web.embed import embedded_panes
         from ..web.page import page, subtitle
         from ..web.server import resolve_sample
@@ -207,7 +207,8 @@ class WebView:
         self.state = state
         panes = embedded_panes(prof, state, self.options)
         self.page = page(panes, state, mode="embed", sample_types=sample_types(prof), title="pyprofnb",
-                         subtitle=subtitle(prof, state), source=source)
+                         subtitle=subtitle(prof, state), source=source, bridge=bridge)
+        self.bridge = bridge
         try:
             self.text = render_text(prof, "top", options=self.options.replace(nodecount=25, sample_index=state.si))
         except PprofError as exc:

@@ -20,7 +20,9 @@ from ..model.profile import Profile, diff, subtract
 from ..sources import load_sources
 from . import display as rich
 
-VIEWS = ("top", "flame graph", "graph", "peek", "list", "traces")
+# "web UI": every view of the web UI in one page (pyprofnb.web); its Focus/Ignore/Hide/Show
+# buttons fill the explorer's boxes, so the kernel recomputes.
+VIEWS = ("top", "flame graph", "graph", "peek", "list", "traces", "web UI")
 _NEEDS_REGEX = {"peek", "list"}
 NO_BASE = "(none)"
 
@@ -61,6 +63,9 @@ class Explorer:
         self.focus = W.Text(value=opts.focus, placeholder="regexp", description="focus", tooltip=OPTION_BY_NAME["focus"].help)
         self.ignore = W.Text(value=opts.ignore, placeholder="regexp", description="ignore", tooltip=OPTION_BY_NAME["ignore"].help)
         self.hide = W.Text(value=opts.hide, placeholder="regexp", description="hide", tooltip=OPTION_BY_NAME["hide"].help)
+        self.show = W.Text(value=opts.show, placeholder="regexp", description="show", tooltip=OPTION_BY_NAME["show"].help)
+        for w, css in ((self.sample, "pp-w-si"), (self.focus, "pp-w-f"), (self.ignore, "pp-w-i"), (self.hide, "pp-w-h"), (self.show, "pp-w-s")):
+            w.add_class(css)
         self.base = W.Dropdown(options=self._base_choices(), value=NO_BASE, description="base", layout=W.Layout(width="260px"))
         self.base_mode = W.ToggleButtons(options=("diff_base", "base"), value="diff_base", style={"button_width": "80px"},
                                          tooltips=("compare: percentages relative to the base", "subtract the base"))
@@ -70,18 +75,19 @@ class Explorer:
         self.out = W.Output(layout=W.Layout(width="100%"))
         for w in (self.sample, self.view, self.nodecount, self.granularity, self.cum, self.base, self.base_mode):
             w.observe(self._changed, names="value")
-        for w in (self.focus, self.ignore, self.hide, self.regex):
+        for w in (self.focus, self.ignore, self.hide, self.show, self.regex):
             w.continuous_update = False
             w.observe(self._changed, names="value")
         self.refresh.on_click(self._refresh)
         self.widget = W.VBox([
             self.view,
             W.HBox([self.sample, self.granularity, self.nodecount, self.cum], layout=lay),
-            W.HBox([self.focus, self.ignore, self.hide], layout=lay),
+            W.HBox([self.focus, self.ignore, self.hide, self.show], layout=lay),
             W.HBox([self.regex, self.base, self.base_mode, self.refresh], layout=lay),
             self.status,
             self.out,
         ])
+        self.widget.add_class("pyprofnb-explorer")
         self.render()
 
     # ------------------------------------------------------------------ state
@@ -98,6 +104,7 @@ class Explorer:
             self.options, sample_index=self.sample.value, nodecount=int(self.nodecount.value),
             granularity=self.granularity.value, sort="cum" if self.cum.value else "flat",
             focus=self.focus.value.strip(), ignore=self.ignore.value.strip(), hide=self.hide.value.strip(),
+            show=self.show.value.strip(),
         )
 
     def _compared(self) -> Profile:
@@ -117,12 +124,12 @@ class Explorer:
         """Re-render the view from the loaded profile (no fetch)."""
         view = self.view.value
         self.regex.disabled = view not in _NEEDS_REGEX
-        self.nodecount.disabled = view in ("flame graph", "traces", "peek", "list")
+        self.nodecount.disabled = view in ("flame graph", "traces", "peek", "list", "web UI")
         with self.out:
             self.out.clear_output(wait=True)
             try:
                 opts = self.current_options()
-                for name in ("focus", "ignore", "hide"):
+                for name in ("focus", "ignore", "hide", "show"):
                     opts.set(name, getattr(opts, name))  # checks the regexps
                 argument = None
                 if view in _NEEDS_REGEX:
@@ -132,6 +139,10 @@ class Explorer:
                         self.frame = None
                         return
                 self.options = opts
+                if view == "web UI":
+                    self.frame = None
+                    display(rich.WebView(self._compared(), opts, source=" ".join(self.sources), bridge=True))
+                    return
                 result = rich.render(self._compared(), view, argument, opts)
                 self.frame = result if not isinstance(result, str) else None
                 display(result)

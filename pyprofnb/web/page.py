@@ -39,7 +39,7 @@ class Snapshots:
 
 def page(panes: dict[tuple[str, str], str], state: ViewState, *, mode: str, sample_types: list[str],
          title: str, subtitle: str = "", path: str = "/ui/", snapshots: Snapshots | None = None,
-         source: str = "", download: str | None = None) -> str:
+         source: str = "", download: str | None = None, bridge: bool = False) -> str:
     """The whole HTML page. ``panes`` maps (view, sample type) to a fragment of
     `pyprofnb.web.views`; ``state.si`` must name a sample type present in ``panes``."""
     views = "".join(
@@ -74,7 +74,8 @@ def page(panes: dict[tuple[str, str], str], state: ViewState, *, mode: str, samp
         hidden = "" if (view, si) == (state.view, state.si) else " hidden"
         bodies.append(f'<section class="{cls}" data-key="{_esc(view)}|{_esc(si)}"{hidden}>{fragment}</section>')
     defaults = {f.name: f.default for f in dataclasses.fields(ViewState)}
-    config = {"mode": mode, "state": dataclasses.asdict(state), "defaults": defaults, "path": path, "source": source}
+    config = {"mode": mode, "state": dataclasses.asdict(state), "defaults": defaults, "path": path, "source": source,
+              "bridge": bridge}
     config_json = json.dumps(config, separators=(",", ":")).replace("</", "<\\/")
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

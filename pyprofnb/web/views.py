@@ -14,6 +14,8 @@ import json
 import re
 import subprocess
 
+import numpy as np
+
 from ..errors import PprofError
 from ..options import ReportOptions
 from ..model import Profile
@@ -87,6 +89,12 @@ def without_label_boxes(text: str) -> str:
                    if not _NODELET_DEF.match(line) and not _NODELET_EDGE.search(line))
 
 
+def without_labels(prof: Profile) -> Profile:
+    empty_i, empty_o = np.zeros(0, np.int64), np.zeros(0, object)
+    return prof.replace(label_sample=empty_i, label_key=empty_o, label_str=empty_o, label_num=empty_i,
+                        label_unit=empty_o)
+
+
 def run_dot(text: str, fmt: str = "svg") -> bytes:
     """Graphviz ``dot -T<fmt>`` on DOT text."""
     dot = dot_report.dot_path()
@@ -104,6 +112,11 @@ def graph_view(prof: Profile, opts: ReportOptions, state: ViewState) -> str:
     """The call graph as inline SVG in a pan/zoom viewport; nodes carry their function name."""
     text, names = graph_dot(prof, opts)
     has_labels = "shape=box3d" in text
+    tag_filters = any(getattr(opts, k) for k in ("tagfocus", "tagignore", "tagshow", "taghide"))
+    if not state.labels and has_labels and not tag_filters:
+        # pprof counts label boxes against nodecount; drawn without them, the graph keeps its
+        # nodecount of functions (labels matter only to tag filters, and none is active).
+        text, names = graph_dot(without_labels(prof), opts)
     svg = run_dot(text if state.labels else without_label_boxes(text)).decode("utf-8", errors="replace")
     svg = svg[svg.find("<svg"):]
     toggle = ""

@@ -5,6 +5,7 @@ with working view tabs."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -13,8 +14,9 @@ import nbformat
 import pytest
 import requests
 from nbclient import NotebookClient
+from selenium.webdriver.common.action_chains import ActionChains
 
-from browser import (busy_cpu_profile, console_errors, have_browser, screenshot, start_chromium, stop_chromium,
+from browser import (busy_heap_profile, console_errors, have_browser, screenshot, start_chromium, stop_chromium,
                      wait_for)
 from demo_server.launch import free_port
 
@@ -24,8 +26,9 @@ from demo_server.launch import free_port
 def cpu_file(demo_server, tmp_path_factory):
     if have_browser():
         pytest.fail(have_browser())
-    path = tmp_path_factory.mktemp("prof") / "cpu.pb.gz"
-    path.write_bytes(busy_cpu_profile(demo_server))
+    # A heap profile: it has samples however little CPU a loaded machine gives the server.
+    path = tmp_path_factory.mktemp("prof") / "heap.pb.gz"
+    path.write_bytes(busy_heap_profile(demo_server))
     return path
 
 
@@ -34,9 +37,13 @@ def _notebook(profile) -> nbformat.NotebookNode:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [
         nbformat.v4.new_code_cell("%load_ext pyprofnb"),
-        nbformat.v4.new_code_cell(f"%pprof -http {profile}"),
-        nbformat.v4.new_code_cell(f"%pprof -svg {profile}"),
-        nbformat.v4.new_code_cell(f"%pprof {profile}"),
+        nbformat.v4.new_code_cell(f"%pprof -http -sample_index=alloc_space {profile}"),
+        nbformat.v4.new_code_cell(f"%pprof -svg -sample_index=alloc_space {profile}"),
+        nbformat.v4.new_code_cell(f"%pprof -sample_index=alloc_space {profile}"),
+        nbformat.v4.new_code_cell("import pyprofnb\nfrom pyprofnb.jupyter import explore\n"
+                                  "from pyprofnb.options import ReportOptions\n"
+                                  f"explore(pyprofnb.load({str(profile)!r}), view='web UI', "
+                                  "options=ReportOptions(sample_index='alloc_space'))"),
     ]
     return nb
 
@@ -84,6 +91,7 @@ def test_saved_outputs_carry_a_static_fallback(lab):
     assert "<iframe srcdoc=" in web["text/html"] and 'class="pyprofnb-static"' in web["text/html"]
     assert "data:image/svg+xml;base64," in web["text/html"]
     assert web["text/plain"].lstrip().startswith(("Type:", "File:", "Showing")) and "<svg" not in web["text/plain"]
+    assert "Type: alloc_space" in web["text/plain"] and "flat%" in web["text/plain"]
     graph = nb.cells[2].outputs[0]["data"]
     assert "<svg" not in graph["text/plain"]
     explorer = [o for o in nb.cells[3].outputs if "data" in o][0]["data"]
@@ -97,10 +105,7 @@ def test_jupyterlab_before_and_after_running(lab):
     try:
         driver.get(url)
         # Before running: the outputs are untrusted; JupyterLab drops iframes and scripts.
-        outputs = wait_for(lambda: [e for e in driver.find_elements("css selector", ".jp-OutputArea-output")
-                                    if e.text.strip() or e.find_elements("css selector", "img")]
-                           if len(driver.find_elements("css selector", ".jp-OutputArea-output")) >= 3 else None,
-                           90, "saved outputs")
+        wait_for(lambda: len(driver.find_elements("css selector", ".jp-OutputArea-output")) >= 3, 90, "saved outputs")
         statics = wait_for(lambda: driver.find_elements("css selector", ".pyprofnb-static img"), 30, "static graph images")
         assert len(statics) >= 2
         _dismiss_news(driver)
@@ -114,7 +119,10 @@ def test_jupyterlab_before_and_after_running(lab):
 
         # Run every cell: the outputs are now trusted and the page runs in its iframe.
         driver.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        frame = wait_for(lambda: driver.find_elements("css selector", ".pyprofnb-web iframe"), 120, "the web view iframe")[0]
+        # Every cell done (the last is the explorer), so no output moves while we click.
+        wait_for(lambda: driver.find_elements("css selector", ".pyprofnb-explorer .pyprofnb-web iframe"), 180,
+                 "the last cell's explorer")
+        frame = wait_for(lambda: driver.find_elements("css selector", ".pyprofnb-web iframe"), 30, "the web view iframe")[0]
         wait_for(lambda: not frame.find_element("xpath", "../..").find_element(
             "css selector", ".pyprofnb-static").is_displayed(), 30, "the static fallback to hide")
         driver.execute_script("arguments[0].scrollIntoView()", frame)
@@ -132,6 +140,34 @@ def test_jupyterlab_before_and_after_running(lab):
         assert len(rows) > 3
         driver.switch_to.default_content()
         screenshot(driver, "notebook-trusted-top")
+        # The explorer's web UI: a node clicked and focused in the page fills the explorer's
+        # focus box, and the kernel answers with the focused page.
+        explorer = wait_for(lambda: driver.find_elements("css selector", ".pyprofnb-explorer .pyprofnb-web iframe"),
+                            60, "the explorer's web UI")[0]
+        driver.execute_script("arguments[0].scrollIntoView()", explorer)
+        time.sleep(0.5)
+        screenshot(driver, "notebook-explorer")
+        driver.switch_to.frame(explorer)
+        nodes = wait_for(lambda: [n for n in driver.find_elements("css selector", ".pp-graph-svg g.node")
+                                  if n.get_attribute("data-fn") and n.is_displayed()], 30, "explorer graph nodes")
+        box = driver.find_element("css selector", ".pp-graph-svg").rect
+        target = [n for n in nodes[1:] if box["y"] < n.rect["y"] and n.rect["y"] + n.rect["height"] < box["y"] + box["height"]
+                  and box["x"] < n.rect["x"] and n.rect["x"] + n.rect["width"] < box["x"] + box["width"]][0]
+        name = target.get_attribute("data-fn")
+        ActionChains(driver).move_to_element(target).click().perform()
+        driver.find_element("css selector", '[data-refine="f"]').click()
+        assert "Updating through the explorer" in driver.find_element("id", "pp-notice").text
+        driver.switch_to.default_content()
+        host = explorer.find_element("xpath", "ancestor::*[contains(@class, 'pyprofnb-explorer')]")
+        focus_box = host.find_element("css selector", ".pp-w-f input")
+        wait_for(lambda: focus_box.get_attribute("value") and re.fullmatch(focus_box.get_attribute("value"), name),
+                 30, "the explorer's focus box")
+
+        def focused_page():
+            frames = host.find_elements("css selector", ".pyprofnb-web iframe")
+            return frames and "focus=" in (frames[0].get_attribute("srcdoc") or "")
+        wait_for(focused_page, 60, "the focused page from the kernel")
+        screenshot(driver, "notebook-explorer-focused")
         errors = [e for e in console_errors(driver) if "pyprofnb" in e or "srcdoc" in e]
         assert errors == []
     finally:

@@ -51,6 +51,10 @@
     if (remote || !have) {
       try { window.parent.postMessage({ pyprofnb: "state", query: query(changes) }, "*"); } catch (e) { /* no parent */ }
       notice.innerHTML = "";
+      if (cfg.bridge && remote && toExplorer(next)) {  // the explorer around this page recomputes
+        notice.textContent = "Updating through the explorer...";
+        return;
+      }
       var line = "%pprof -http" + flags(next) + " " + (cfg.source || "SOURCE");
       notice.appendChild(document.createTextNode("This view needs the profile again. Run "));
       var code = document.createElement("code"); code.textContent = line; notice.appendChild(code);
@@ -60,6 +64,23 @@
     Object.assign(state, changes);
     notice.textContent = "";
     show();
+  }
+  // In a notebook explorer (same-origin srcdoc iframe), fill the explorer's own widgets: their
+  // change goes to the kernel, which answers with a new page.
+  function toExplorer(next) {
+    var host = null;
+    try { host = window.frameElement && window.frameElement.closest(".pyprofnb-explorer"); } catch (e) { host = null; }
+    if (!host) return false;
+    var P = window.parent, boxes = { si: "pp-w-si select", f: "pp-w-f input", i: "pp-w-i input", h: "pp-w-h input", s: "pp-w-s input" };
+    var changed = false;
+    Object.keys(boxes).forEach(function (k) {
+      var el = host.querySelector("." + boxes[k]), v = next[k] || "";
+      if (!el || el.value === v || (k === "si" && !v)) return;
+      el.value = v;
+      el.dispatchEvent(new P.Event("change", { bubbles: true }));
+      changed = true;
+    });
+    return changed;
   }
   function flags(s) {
     var map = { f: "focus", i: "ignore", h: "hide", s: "show", sf: "show_from", si: "sample_index", g: "granularity", n: "nodecount" };
@@ -233,7 +254,7 @@
 
   // ------------------------------------------------------------------ snapshots (server)
   function post(path, body) {
-    notice.textContent = "working…";
+    notice.textContent = "working...";
     return fetch(path, { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: body || "" })
       .then(function (r) { return r.json(); })
       .then(function (j) { if (j.error) { notice.textContent = j.error; return; } location.href = cfg.path + "?" + query(j.changes); })
