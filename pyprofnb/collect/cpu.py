@@ -1,9 +1,11 @@
 """A CPU-time profile of every thread, from CPU timers (the native engine).
 
-Each Python thread's own CPU clock fires SIGPROF at that thread every 1/hz s of CPU it uses,
-and a process-wide CPU timer covers threads that have no timer of their own yet (born since
-the drain thread last looked, however short-lived): their CPU counts from birth. The signal
-handler records the Python stack. So samples land at random instants of real CPU use (not
+A CPU timer on the process's CPU clock fires SIGPROF every 1/hz s of CPU the process uses,
+and since Linux 6.4 the kernel sends it to the thread that is running (weighted by the
+periods it stands for), so every thread's CPU counts from birth to exit, threads of 1 ms like
+threads of 1 hour. On older kernels, where that signal would go to the main thread, Go's
+design is used: a CPU timer per thread, and setitimer for threads that have none yet. The
+signal handler records the Python stack. So samples land at random instants of real CPU use (not
 where the GIL happens to change hands), and threads blocked in I/O or sleeping cost nothing.
 A native thread sums the captures (so a C call holding the GIL loses nothing); a drain
 thread turns them into samples every 20 ms and gives timers to new threads. Anything that
@@ -38,6 +40,10 @@ _UNKNOWN_FRAME = ("<unknown code>", "", 0, 0, "<unknown code>")
 _NATIVE_FRAME = ("[non-Python code]", "", 0, 0, "[non-Python code]")
 _TRUNCATED = ("[pyprofnb: stack truncated]", "", 0, 0, "[pyprofnb: stack truncated]")
 _NATIVE_THREAD = "[non-Python thread]"
+
+# None: the engine decides (per-thread timers only where the process timer is setitimer,
+# kernels before 6.4); True/False force them on/off (tests of the fallback, benchmarks).
+_PER_THREAD: bool | None = None
 
 _lock = threading.Lock()
 _session: "_Session | None" = None
@@ -137,7 +143,7 @@ class _Session:
         self._refresh_names()
         _threads.add_start_listener(self._thread_started)
         try:
-            _engine.cpu_start(self.hz)
+            _engine.cpu_start(self.hz, -1 if _PER_THREAD is None else int(_PER_THREAD))
         except (RuntimeError, OSError) as exc:
             _threads.remove_start_listener(self._thread_started)
             raise ProfilingError(f"cannot start cpu profiling: {exc}") from None

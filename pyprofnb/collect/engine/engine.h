@@ -78,6 +78,7 @@ typedef struct {
     uint16_t depth;
     uint8_t truncated;
     uint8_t native;      /* a thread without a Python thread state */
+    uint8_t provisional; /* process timer on a Python thread: superseded if it gets a timer */
     pnb_raw_frame frames[PNB_MAX_DEPTH];
 } pnb_slot;
 
@@ -97,20 +98,27 @@ void pnb_ring_pop(pnb_slot *slot);
 
 /* ---------------------------------------------------------------- timers.c -- */
 
-/* Two kinds of timer send SIGPROF (Go's design, see validSIGPROF in its runtime):
+/* Two kinds of timer send SIGPROF (Go's design, see validSIGPROF in its runtime); the
+ * per-thread ones only where the process timer is setitimer (kernels before 6.4):
  *   - one per Python thread, on that thread's CPU clock, signalling that very thread
  *     (si_code SI_TIMER, si_value PNB_THREAD_TIMER); created by the drain for each thread it
  *     finds, with a random first expiry, so a thread's CPU is counted from the moment its
  *     timer exists without bias;
- *   - one for the process (setitimer ITIMER_PROF: si_code SI_KERNEL), whose signal the
- *     kernel sends to the thread that is running when it expires. It counts only on threads
+ *   - one for the process (a POSIX timer on the process CPU clock, si_value
+ *     PNB_PROCESS_TIMER, or setitimer ITIMER_PROF, si_code SI_KERNEL, on kernels before 6.4),
+ *     whose signal the kernel sends to the thread that is running when it expires. It counts only on threads
  *     that have no timer of their own yet (born since the last look, or too short-lived to
  *     be seen at all), so their CPU is counted from birth, and on threads without a Python
  *     thread state. */
 #define PNB_THREAD_TIMER 0x70726f66
+#define PNB_PROCESS_TIMER 0x70726f67
 
-/* Arm with this period (ns); the process timer starts now with a random phase. -1 errno. */
-int pnb_timers_start(long period_ns);
+/* 1: the process timer is a POSIX CPU timer (Linux >= 6.4); 0: setitimer(ITIMER_PROF). */
+int pnb_timers_process_kind(void);
+
+/* Arm with this period (ns); the process timer starts now with a random phase; threads with
+ * uid > start_max_uid are born after start and counted from birth. -1 errno. */
+int pnb_timers_start(long period_ns, uint64_t start_max_uid);
 /* Stop every expiry (timers stay allocated until pnb_timers_delete_all). */
 void pnb_timers_disarm(void);
 /* Timers for new threads, none for exited ones; the number created, -1 out of memory. */

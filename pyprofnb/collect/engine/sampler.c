@@ -42,6 +42,8 @@ static _Atomic uint64_t g_code_gen;
 static _Atomic uint64_t g_cpu_captures, g_cpu_dropped_full, g_cpu_collector, g_cpu_native;
 static _Atomic uint64_t g_cpu_process_timer, g_cpu_thread_timer;
 static uint64_t g_cpu_unknown_frames, g_cpu_dropped_table, g_cpu_handler_reinstalls;
+static uint64_t g_cpu_superseded;
+static int g_per_thread; /* per-thread timers beside the process timer (this session) */ /* process-timer weight replaced by a thread's own timer */
 
 static destructor g_orig_code_dealloc;
 static struct sigaction g_prev_sigprof;
@@ -69,6 +71,7 @@ typedef struct {
     uint16_t depth;
     uint8_t native;
     uint8_t truncated;
+    uint8_t provisional;
 } pnb_agg;
 
 #define AGG_MAX 16384
@@ -115,7 +118,8 @@ static uint64_t
 slot_hash(const pnb_slot *s)
 {
     uint64_t h = pnb_mix(0x9E3779B97F4A7C15ULL ^ s->task ^ ((uint64_t)(uint32_t)s->tid << 32));
-    h = pnb_mix(h ^ s->ident ^ ((uint64_t)s->depth << 48) ^ ((uint64_t)s->native << 40));
+    h = pnb_mix(h ^ s->ident ^ ((uint64_t)s->depth << 48) ^ ((uint64_t)s->native << 40) ^
+                ((uint64_t)s->provisional << 41));
     for (int i = 0; i < s->depth; i++) {
         h = pnb_mix(h ^ (uint64_t)(uintptr_t)s->frames[i].code) + (uint32_t)s->frames[i].lasti;
     }
@@ -126,7 +130,8 @@ static int
 same_capture(const pnb_agg *e, const pnb_raw_frame *ef, const pnb_slot *s)
 {
     if (e->depth != s->depth || e->tid != s->tid || e->ident != s->ident ||
-        e->task != s->task || e->native != s->native || e->truncated != s->truncated) {
+        e->task != s->task || e->native != s->native || e->truncated != s->truncated ||
+        e->provisional != s->provisional) {
         return 0;
     }
     for (int i = 0; i < s->depth; i++) {
@@ -178,6 +183,7 @@ table_add(pnb_slot *s)
     e->depth = s->depth;
     e->native = s->native;
     e->truncated = s->truncated;
+    e->provisional = s->provisional;
     e->frames_off = (uint32_t)t->nframes;
     memcpy(&t->frames[t->nframes], s->frames, s->depth * sizeof(pnb_raw_frame));
     t->nframes += s->depth;
@@ -262,7 +268,10 @@ on_sigprof(int signo, siginfo_t *si, void *uctx)
         goto out;
     }
     int from_thread_timer = si->si_code == SI_TIMER && si->si_value.sival_int == PNB_THREAD_TIMER;
-    if (!from_thread_timer && si->si_code != SI_KERNEL) {
+    int from_process_timer = si->si_code == SI_TIMER
+                                 ? si->si_value.sival_int == PNB_PROCESS_TIMER
+                                 : si->si_code == SI_KERNEL; /* setitimer */
+    if (!from_thread_timer && !from_process_timer) {
         goto out; /* sent by someone else (kill, sigqueue) */
     }
     if (pnb_tls.paused) {
@@ -283,9 +292,10 @@ on_sigprof(int signo, siginfo_t *si, void *uctx)
     unsigned long ident = 0;
     slot->gen = atomic_load(&g_code_gen); /* before the walk: see top comment */
     int depth = pnb_walk_this_thread(slot->frames, PNB_MAX_DEPTH, &truncated, &ident);
-    int overrun = from_thread_timer ? si->si_overrun : 0;
+    int overrun = si->si_code == SI_TIMER ? si->si_overrun : 0;
     slot->weight = 1 + (uint32_t)(overrun > 0 ? overrun : 0);
     slot->native = depth < 0;
+    slot->provisional = g_per_thread && !from_thread_timer && depth >= 0;
     slot->depth = (uint16_t)(depth < 0 ? 0 : depth);
     slot->truncated = (uint8_t)truncated;
     slot->ident = ident;
@@ -410,7 +420,7 @@ cpu_sync(PyObject *self, PyObject *args)
                         "SIGPROF was given another handler while profiling; sampling stopped");
         return NULL;
     }
-    long created = pnb_timers_sync(exclude_tid);
+    long created = g_per_thread ? pnb_timers_sync(exclude_tid) : 0;
     if (created < 0) {
         return PyErr_NoMemory();
     }
@@ -421,9 +431,14 @@ PyObject *
 cpu_start(PyObject *self, PyObject *args)
 {
     long hz;
-    if (!PyArg_ParseTuple(args, "l", &hz)) {
+    int per_thread = -1;
+    if (!PyArg_ParseTuple(args, "l|i", &hz, &per_thread)) {
         return NULL;
     }
+    /* Per-thread timers are needed only when the process timer is setitimer (its clock is
+     * tick-sampled); the POSIX process timer alone counts every thread's CPU exactly, and
+     * per-thread timers would lose the CPU a short thread uses after its last tick. */
+    g_per_thread = per_thread < 0 ? !pnb_timers_process_kind() : per_thread;
     if (hz <= 0 || hz > 10000) {
         PyErr_Format(PyExc_ValueError, "hz must be in 1..10000, got %ld", hz);
         return NULL;
@@ -445,7 +460,7 @@ cpu_start(PyObject *self, PyObject *args)
                         "...)); pyprofnb will not replace it");
         return NULL;
     }
-    g_cpu_unknown_frames = g_cpu_dropped_table = 0;
+    g_cpu_unknown_frames = g_cpu_dropped_table = g_cpu_superseded = 0;
     atomic_store(&g_cpu_captures, 0);
     atomic_store(&g_cpu_dropped_full, 0);
     atomic_store(&g_cpu_collector, 0);
@@ -458,7 +473,20 @@ cpu_start(PyObject *self, PyObject *args)
     }
     g_agg_started = 1;
     atomic_store(&g_cpu_active, 1);
-    if (pnb_timers_start(1000000000L / hz) != 0) {
+    uint64_t max_uid = 0;
+    size_t n;
+    pnb_thread_id *ids = pnb_list_threads(&n);
+    if (ids == NULL) {
+        atomic_store(&g_cpu_active, 0);
+        stop_aggregator();
+        return PyErr_NoMemory();
+    }
+    for (size_t i = 0; i < n; i++) {
+        max_uid = ids[i].uid > max_uid ? ids[i].uid : max_uid;
+    }
+    free(ids);
+    pnb_heap_seed();
+    if (pnb_timers_start(1000000000L / hz, max_uid) != 0) {
         int err = errno;
         atomic_store(&g_cpu_active, 0);
         stop_aggregator();
@@ -474,7 +502,8 @@ cpu_start(PyObject *self, PyObject *args)
 }
 
 /* Stop sampling: no expiry after this returns; captures already taken stay in the table for
- * the last cpu_drain(). */
+ * the last cpu_drain(). The timers stay allocated (disarmed) until cpu_release(), so that
+ * drain still knows which threads had one. */
 PyObject *
 cpu_stop_timers(PyObject *self, PyObject *noargs)
 {
@@ -488,7 +517,6 @@ cpu_stop_timers(PyObject *self, PyObject *noargs)
         Py_END_ALLOW_THREADS
         atomic_store(&g_cpu_active, 0);
     }
-    pnb_timers_delete_all();
     while (atomic_load(&g_in_handler) != 0) {
         sched_yield();
     }
@@ -520,9 +548,41 @@ cpu_drain(PyObject *self, PyObject *noargs)
     }
     pthread_mutex_unlock(&g_lock);
 
-    PyObject *out = PyList_New(0);
+    /* Process-timer captures of a Python thread are provisional: a thread that has a timer
+     * of its own now is counted by it from birth, so they are dropped; a thread still alive
+     * without one may get one, so they wait for the next drain; a thread gone without one
+     * (too short-lived to be seen) keeps them. */
+    size_t nalive = 0;
+    pnb_thread_id *alive = pnb_list_threads(&nalive);
+    pnb_slot *carry = malloc(sizeof(pnb_slot));
+    PyObject *out = alive && carry ? PyList_New(0) : PyErr_NoMemory();
     for (size_t i = 0; out != NULL && i < t->n; i++) {
         pnb_agg *e = &t->entries[i];
+        if (e->provisional) {
+            if (pnb_timers_thread_has_timer(e->tid)) {
+                g_cpu_superseded += e->weight;
+                continue;
+            }
+            int is_alive = 0;
+            for (size_t k = 0; k < nalive && !is_alive; k++) {
+                is_alive = alive[k].tid == e->tid;
+            }
+            if (is_alive && atomic_load(&g_cpu_active)) {
+                memset(carry, 0, offsetof(pnb_slot, frames));
+                carry->task = e->task;
+                carry->ident = e->ident;
+                carry->tid = e->tid;
+                carry->weight = (uint32_t)e->weight;
+                carry->depth = e->depth;
+                carry->truncated = e->truncated;
+                carry->provisional = 1;
+                memcpy(carry->frames, &t->frames[e->frames_off], e->depth * sizeof(pnb_raw_frame));
+                pthread_mutex_lock(&g_lock);
+                table_add(carry);
+                pthread_mutex_unlock(&g_lock);
+                continue;
+            }
+        }
         PyObject *frames = PyTuple_New(e->depth);
         if (frames == NULL) {
             Py_CLEAR(out);
@@ -560,6 +620,8 @@ cpu_drain(PyObject *self, PyObject *noargs)
     }
     /* The drain's table is read by nobody else (the aggregator fills the other one), and
      * code_dealloc only edits the current one: release our references, then clear it. */
+    free(alive);
+    free(carry);
     for (size_t i = 0; i < t->nframes; i++) {
         Py_XDECREF((PyObject *)t->frames[i].code);
     }
@@ -570,10 +632,13 @@ cpu_drain(PyObject *self, PyObject *noargs)
     return out;
 }
 
-/* Nothing to release any more (references live only inside cpu_drain); kept for callers. */
+/* After the last drain: delete the timers. */
 PyObject *
 cpu_release(PyObject *self, PyObject *noargs)
 {
+    if (!atomic_load(&g_cpu_active)) {
+        pnb_timers_delete_all();
+    }
     Py_RETURN_NONE;
 }
 
@@ -581,7 +646,8 @@ PyObject *
 cpu_stats(PyObject *self, PyObject *noargs)
 {
     return Py_BuildValue(
-        "{s:i,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:n}", "running", atomic_load(&g_cpu_active),
+        "{s:i,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:n,s:O,s:s}", "running",
+        atomic_load(&g_cpu_active), "superseded", (unsigned long long)g_cpu_superseded,
         "captures", (unsigned long long)atomic_load(&g_cpu_captures),
         "thread_timer_captures", (unsigned long long)atomic_load(&g_cpu_thread_timer),
         "process_timer_captures", (unsigned long long)atomic_load(&g_cpu_process_timer),
@@ -591,7 +657,8 @@ cpu_stats(PyObject *self, PyObject *noargs)
         "native_thread_captures", (unsigned long long)atomic_load(&g_cpu_native),
         "unknown_frames", (unsigned long long)g_cpu_unknown_frames,
         "handler_reinstalls", (unsigned long long)g_cpu_handler_reinstalls,
-        "timers", (Py_ssize_t)pnb_timers_count());
+        "timers", (Py_ssize_t)pnb_timers_count(), "per_thread_timers", g_per_thread ? Py_True : Py_False, "process_timer",
+        pnb_timers_process_kind() ? "posix" : "setitimer");
 }
 
 /* In a fork child: timers are not inherited, the threads do not exist. */
@@ -600,9 +667,11 @@ cpu_after_fork(PyObject *self, PyObject *noargs)
 {
     atomic_store(&g_cpu_active, 0);
     atomic_store(&g_in_handler, 0);
-    struct itimerval zero;
-    memset(&zero, 0, sizeof(zero));
-    setitimer(ITIMER_PROF, &zero, NULL); /* (not inherited either; to be sure) */
+    if (!pnb_timers_process_kind()) {
+        struct itimerval zero; /* (not inherited either; to be sure) */
+        memset(&zero, 0, sizeof(zero));
+        setitimer(ITIMER_PROF, &zero, NULL);
+    }
     pnb_timers_forget();
     g_agg_started = 0;
     atomic_store(&g_agg_run, 0);
