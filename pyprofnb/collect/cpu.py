@@ -30,7 +30,7 @@ import threading
 import time
 
 from ..errors import ProfilingError, ProfilingInUseError
-from ..profile import Profile, ProfileBuilder
+from ..model.profile import Profile, ProfileBuilder
 from . import UNAVAILABLE_REASON, _engine, check_hz, task_label
 from . import threads as _threads
 

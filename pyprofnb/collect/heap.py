@@ -37,7 +37,7 @@ import threading
 import time
 
 from ..errors import ProfilingError, ProfilingInUseError
-from ..profile import Profile, ProfileBuilder
+from ..model.profile import Profile, ProfileBuilder
 from . import UNAVAILABLE_REASON, _engine, task_label
 
 DEFAULT_RATE = 131072

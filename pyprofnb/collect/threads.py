@@ -22,7 +22,7 @@ import threading
 import time
 import weakref
 
-from ..profile import Profile, ProfileBuilder
+from ..model.profile import Profile, ProfileBuilder
 
 # A frame as ProfileBuilder takes it: (function, file, line, start_line).
 Frame = tuple

@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 
-from ..profile import Profile, ProfileBuilder
+from ..model.profile import Profile, ProfileBuilder
 from . import check_hz
 from .threads import code_frame
 
