@@ -14,6 +14,7 @@ import numpy as np
 
 from .errors import OptionError
 from .options import ReportOptions, compile_regex
+from .regexp import compile_pattern
 from .profile import Profile, take_samples
 
 
@@ -337,10 +338,7 @@ def apply_filters(prof: Profile, opts: ReportOptions) -> FilterResult:
     if opts.show_from:
         prof, hit = show_from(prof, rx("show_from"))
         matched["show_from"] = hit
-    try:
-        prof, tag_matched = filter_by_tag(prof, opts.tagfocus, opts.tagignore)
-    except re.error as exc:
-        raise OptionError(f"parsing tag filter: {exc}") from None
+    prof, tag_matched = filter_by_tag(prof, opts.tagfocus, opts.tagignore)
     matched.update(tag_matched)
     prof = filter_tags_by_name(prof, rx("tagshow"), rx("taghide"))
     if opts.prune_from:
@@ -358,8 +356,8 @@ def remove_uninteresting(prof: Profile) -> Profile:
     called, unless no frame rootward of it is kept."""
     if not prof.drop_frames:
         return prof
-    drop = compile_regex("drop_frames", f"^({prof.drop_frames})$")
-    keep = compile_regex("keep_frames", f"^({prof.keep_frames})$") if prof.keep_frames else None
+    drop = compile_pattern("drop_frames", f"^({prof.drop_frames})$")
+    keep = compile_pattern("keep_frames", f"^({prof.keep_frames})$") if prof.keep_frames else None
     names = [_simplify_func(n) if n else "" for n in prof.func_name]
     func_hit = np.array([bool(n) and bool(drop.fullmatch(n)) and not (keep and keep.fullmatch(n)) for n in names],
                         dtype=bool)

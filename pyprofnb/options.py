@@ -7,10 +7,10 @@ set of values; `parse_args` reads a go tool pprof command line (``-top -cum -nod
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Any
 
 from .errors import OptionError
+from .regexp import compile_pattern
 
 GRANULARITIES = ("functions", "filefunctions", "files", "lines", "addresses")
 
@@ -186,12 +186,10 @@ def coerce(option: Option, value: Any) -> Any:
     return text
 
 
-def compile_regex(name: str, pattern: str) -> re.Pattern:
-    """Compile a user regexp (Go RE2 syntax is close to Python's for what pprof users type)."""
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise OptionError(f"parsing {name} regexp {pattern!r}: {exc}") from None
+def compile_regex(name: str, pattern: str):
+    """Compile a user regexp with go tool pprof's semantics (RE2: linear time, Go's syntax);
+    see `pyprofnb.regexp`."""
+    return compile_pattern(name, pattern)
 
 
 @dataclasses.dataclass
