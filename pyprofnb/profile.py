@@ -112,7 +112,12 @@ class Profile:
         doc_url: str = "",
     ):
         self.sample_types = list(sample_types)
-        self.values = np.asarray(values, dtype=np.int64).reshape(-1, len(self.sample_types))
+        values = np.asarray(values, dtype=np.int64)
+        if values.ndim != 2 or values.shape[1] != len(self.sample_types):
+            # With no sample types, reshape cannot infer the sample count from -1.
+            n = len(stack_offsets) - 1 if len(stack_offsets) else 0
+            values = values.reshape(-1 if self.sample_types else n, len(self.sample_types))
+        self.values = values
         self.stack_offsets = np.asarray(stack_offsets, dtype=np.int64)
         self.stack_locs = np.asarray(stack_locs, dtype=np.int64)
         self.loc_id = np.asarray(loc_id, dtype=np.uint64)
