@@ -176,8 +176,8 @@ def decompress(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
             raise ProfileFormatError(f"gzip data is truncated or corrupt: {exc}") from None
         if len(out) > room:
             raise ProfileFormatError(
-                f"gzip data expands to more than {max_bytes} bytes; refusing it (a gzip bomb? raise max_bytes "
-                f"to read it)")
+                f"gzip data expands to more than the limit of {max_bytes} bytes; refusing it (a gzip bomb? "
+                f"raise max_bytes to read it)")
         if not d.eof:
             raise ProfileFormatError("gzip data is truncated or corrupt: the stream ends early")
         parts.append(out)

@@ -194,6 +194,8 @@ class Profile:
         Like pprof, ``inuse_space``/``inuse_objects`` also match legacy ``space``/``objects``.
         """
         types = [t.type for t in self.sample_types]
+        if not types:
+            raise OptionError("the profile has no sample types, so no values to report")
         if name is None or name == "":
             if self.default_sample_type and self.default_sample_type in types:
                 return types.index(self.default_sample_type)
