@@ -7,10 +7,13 @@ set of values; `parse_args` reads a go tool pprof command line (``-top -cum -nod
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import OptionError
-from .regexp import compile_pattern
+from .model.filters import (compile_regex, filter_by_name, filter_by_tag, filter_tags_by_name,
+                            prune_from, show_from)
+from .model.profile import Profile
 
 GRANULARITIES = ("functions", "filefunctions", "files", "lines", "addresses")
 
@@ -186,12 +189,6 @@ def coerce(option: Option, value: Any) -> Any:
     return text
 
 
-def compile_regex(name: str, pattern: str):
-    """Compile a user regexp with go tool pprof's semantics (RE2: linear time, Go's syntax);
-    see `pyprofnb.regexp`."""
-    return compile_pattern(name, pattern)
-
-
 @dataclasses.dataclass
 class Command:
     """A parsed go tool pprof command line."""
@@ -330,3 +327,31 @@ def usage() -> str:
     lines.append("  -flat, -cum, -functions, -filefunctions, -files, -lines, -addresses")
     lines.append("  -inuse_space, -inuse_objects, -alloc_space, -alloc_objects  (set -sample_index)")
     return "\n".join(lines)
+
+
+# ------------------------------------------------- filters from option strings
+
+@dataclass
+class FilterResult:
+    profile: Profile
+    unmatched: list[str]  # option names whose pattern matched nothing (pprof warns about them)
+
+
+def apply_filters(prof: Profile, opts: ReportOptions) -> FilterResult:
+    """Every filter of ``opts`` in go tool pprof's order (applyFocus)."""
+    def rx(name):
+        value = getattr(opts, name)
+        return compile_regex(name, value) if value else None
+
+    unmatched: list[str] = []
+    prof, matched = filter_by_name(prof, rx("focus"), rx("ignore"), rx("hide"), rx("show"))
+    if opts.show_from:
+        prof, hit = show_from(prof, rx("show_from"))
+        matched["show_from"] = hit
+    prof, tag_matched = filter_by_tag(prof, opts.tagfocus, opts.tagignore)
+    matched.update(tag_matched)
+    prof = filter_tags_by_name(prof, rx("tagshow"), rx("taghide"))
+    if opts.prune_from:
+        prof = prune_from(prof, rx("prune_from"))
+    unmatched = [name for name, hit in matched.items() if not hit]
+    return FilterResult(prof, unmatched)
