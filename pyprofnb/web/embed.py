@@ -18,9 +18,10 @@ from .page import page, subtitle
 from .server import resolve_sample
 from .state import VIEWS, ViewState
 
-# A profile with many sample types (Go's heap has 4, a CPU profile 2) would make the page
-# heavy; the first few are embedded, the others ask for a re-run.
+# Every view is embedded for the sample type asked for; for the others only the cheap views
+# (the graph needs Graphviz, peek and source much text), so a heap profile's page stays small.
 MAX_SAMPLE_TYPES = 4
+OTHER_SAMPLE_VIEWS = ("top", "flame")
 
 
 def embedded_panes(prof: Profile, state: ViewState, options: ReportOptions | None = None, *,
@@ -30,7 +31,7 @@ def embedded_panes(prof: Profile, state: ViewState, options: ReportOptions | Non
     chosen = [state.si] + [t for t in types if t != state.si]
     panes = {}
     for si in chosen[:max_sample_types]:
-        for view in view_names:
+        for view in view_names if si == state.si else [v for v in view_names if v in OTHER_SAMPLE_VIEWS]:
             s = state.replace(view=view, si=si)
             try:
                 panes[(view, si)] = views.render_view(prof, s, options)
@@ -52,4 +53,4 @@ def embedded_page(prof: Profile, state: ViewState | None = None, options: Report
     return text
 
 
-__all__ = ["MAX_SAMPLE_TYPES", "embedded_page", "embedded_panes"]
+__all__ = ["MAX_SAMPLE_TYPES", "OTHER_SAMPLE_VIEWS", "embedded_page", "embedded_panes"]

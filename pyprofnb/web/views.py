@@ -25,7 +25,7 @@ from ..report import flame as flame_report
 from .. import units
 from .state import ViewState
 
-# Source view without a regexp: this many hottest functions (Go lists all; a Python profile
+# Source and peek views without a regexp: this many hottest functions (Go lists all; a Python profile
 # can hold thousands of functions, most of them library code nobody asked to read).
 SOURCE_DEFAULT_FUNCTIONS = 8
 
@@ -110,13 +110,14 @@ def run_dot(text: str, fmt: str = "svg") -> bytes:
 
 def graph_view(prof: Profile, opts: ReportOptions, state: ViewState) -> str:
     """The call graph as inline SVG in a pan/zoom viewport; nodes carry their function name."""
-    text, names = graph_dot(prof, opts)
-    has_labels = "shape=box3d" in text
     tag_filters = any(getattr(opts, k) for k in ("tagfocus", "tagignore", "tagshow", "taghide"))
+    has_labels = len(prof.label_sample) > 0
     if not state.labels and has_labels and not tag_filters:
         # pprof counts label boxes against nodecount; drawn without them, the graph keeps its
         # nodecount of functions (labels matter only to tag filters, and none is active).
         text, names = graph_dot(without_labels(prof), opts)
+    else:
+        text, names = graph_dot(prof, opts)
     svg = run_dot(text if state.labels else without_label_boxes(text)).decode("utf-8", errors="replace")
     svg = svg[svg.find("<svg"):]
     toggle = ""
@@ -139,18 +140,32 @@ def flame_view(prof: Profile, opts: ReportOptions, state: ViewState) -> str:
 
 # ---------------------------------------------------------------------- peek and source
 
+def _hottest(prof: Profile, opts: ReportOptions, key: str) -> list[str]:
+    top = make_report(prof, "top", options=opts.replace(sort=key))
+    return [f for f, v in zip(top["function"], top[key]) if v != 0][:SOURCE_DEFAULT_FUNCTIONS]
+
+
 def peek_view(prof: Profile, opts: ReportOptions, state: ViewState) -> str:
-    regexp = state.function_regexp() or "."
+    regexp = state.function_regexp()
+    note = ""
+    if not regexp:
+        # Go peeks at every function; on a Python profile of thousands that is minutes of
+        # text nobody reads. The hottest by cum are where callers and callees matter.
+        hot = _hottest(prof, opts, "cum")
+        if not hot:
+            return '<div class="pp-peek"><p>No samples.</p></div>'
+        regexp = function_regexp(hot)
+        note = (f'<p class="pp-note">The {len(hot)} functions with the most cumulative {_esc(opts.sample_index or "")}; '
+                "select functions or type a regexp to peek at others.</p>")
     text = render_text(prof, "peek", regexp, options=opts)
-    return f'<div class="pp-peek"><pre class="pp-text">{_esc(text)}</pre></div>'
+    return f'<div class="pp-peek">{note}<pre class="pp-text">{_esc(text)}</pre></div>'
 
 
 def source_view(prof: Profile, opts: ReportOptions, state: ViewState) -> str:
     regexp = state.function_regexp()
     note = ""
     if not regexp:
-        top = make_report(prof, "top", options=opts.replace(sort="flat"))
-        hot = [f for f, flat in zip(top["function"], top["flat"]) if flat != 0][:SOURCE_DEFAULT_FUNCTIONS]
+        hot = _hottest(prof, opts, "flat")
         if not hot:
             return '<div class="pp-source"><p>No samples.</p></div>'
         regexp = function_regexp(hot)
