@@ -30,7 +30,10 @@ import threading
 import time
 
 from ..errors import ProfilingError, ProfilingInUseError
-from ..model.profile import Profile, ProfileBuilder
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the model (and NumPy) is imported when a profile is built, not before
+    from ..model.profile import Profile
 from . import UNAVAILABLE_REASON, _engine, check_hz, task_label
 from . import threads as _threads
 
@@ -230,6 +233,7 @@ class _Session:
         return out
 
     def _build(self) -> Profile:
+        from ..model.profile import ProfileBuilder
         b = ProfileBuilder(
             [("samples", "count"), ("cpu", "nanoseconds")],
             period_type=("cpu", "nanoseconds"),

@@ -37,7 +37,10 @@ import threading
 import time
 
 from ..errors import ProfilingError, ProfilingInUseError
-from ..model.profile import Profile, ProfileBuilder
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the model (and NumPy) is imported when a profile is built, not before
+    from ..model.profile import Profile
 from . import UNAVAILABLE_REASON, _engine, task_label
 from .threads import SHIM_FILE_AND_NAME as _SHIM
 
@@ -154,6 +157,7 @@ def _profile() -> Profile:
         records = _engine.heap_snapshot() if _engine is not None else []
         st = _engine.heap_stats() if _engine is not None else {}
         reinstalled = list(_state["reinstalled_at"])
+    from ..model.profile import ProfileBuilder
     b = ProfileBuilder(_SAMPLE_TYPES, period_type=("space", "bytes"), period=rate,
                        default_sample_type="inuse_space", comments=_comments(st, reinstalled))
     for kind, task, truncated, frames, ao, asp, io, isp in records:

@@ -18,7 +18,10 @@ import sys
 import threading
 import time
 
-from ..model.profile import Profile, ProfileBuilder
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the model (and NumPy) is imported when a profile is built, not before
+    from ..model.profile import Profile
 from . import check_hz
 from .threads import code_frame
 
@@ -76,6 +79,7 @@ class WallProfiler:
         return self.profile
 
     def _build(self) -> Profile:
+        from ..model.profile import ProfileBuilder
         b = ProfileBuilder(
             [("samples", "count"), ("wall", "nanoseconds")],
             period_type=("wall", "nanoseconds"), period=1_000_000_000 // self.hz,
