@@ -192,19 +192,27 @@ def _comments(st: dict, reinstalled: list[int]) -> list[str]:
 
 
 class HeapProfiler:
-    """Context manager: ``with HeapProfiler(rate=1) as h: ...`` then ``h.profile``."""
+    """The collector protocol (`pyprofnb.collect.Collector`): ``with HeapProfiler(rate=1) as
+    h: ...`` then ``h.profile``; or ``h.start()`` ... ``prof = h.stop()``."""
 
     def __init__(self, rate: int = DEFAULT_RATE):
         self.rate = rate
         self.profile: Profile | None = None
 
-    def __enter__(self) -> "HeapProfiler":
+    def start(self) -> "HeapProfiler":
         start(self.rate)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def stop(self) -> Profile:
         stop()
         self.profile = profile()
+        return self.profile
+
+    def __enter__(self) -> "HeapProfiler":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 def _after_fork_in_child() -> None:
