@@ -41,6 +41,11 @@ def __getattr__(name: str):
     return value
 
 
+def _install_convenience() -> None:
+    """Profile's report and DataFrame methods come from the facade (model/profile.py)."""
+    from . import facade  # noqa: F401  (installs itself into the model)
+
+
 def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 

@@ -148,7 +148,7 @@ class _Session:
         self.thread: threading.Thread | None = None
         self.drain_tid = 0
         self.time_nanos = 0
-        self.start_mono = 0
+        self.start_mono = self.stop_mono = 0
         self.problems: list[str] = []
 
     def start(self) -> None:
@@ -206,6 +206,7 @@ class _Session:
     def stop(self) -> Profile:
         previous = _engine.set_paused(True)
         try:
+            self.stop_mono = time.monotonic_ns()
             _engine.cpu_stop_timers()
             self.stop_event.set()
             if self.thread is not None and self.thread is not threading.current_thread():
@@ -266,7 +267,7 @@ class _Session:
                 labels["task"] = task_label(task)
             b.add(stack, [n, n * period], labels=labels)
         self.counts = {}
-        return b.build(time_nanos=self.time_nanos, duration_nanos=time.monotonic_ns() - self.start_mono)
+        return b.build(time_nanos=self.time_nanos, duration_nanos=self.stop_mono - self.start_mono)
 
 
 def _after_fork_in_child() -> None:

@@ -39,7 +39,7 @@ class WallProfiler:
         # (thread ident, ((code, line), ...)) -> [samples, nanoseconds]
         self._counts: dict = collections.defaultdict(lambda: [0, 0])
         self._names: dict[int, str] = {}
-        self._start_ns = 0
+        self._start_ns = self._end_ns = 0
 
     def start(self) -> "WallProfiler":
         self._start_ns = time.time_ns()
@@ -72,6 +72,7 @@ class WallProfiler:
             frame = None
 
     def stop(self) -> Profile:
+        self._end_ns = time.time_ns()
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
@@ -89,7 +90,7 @@ class WallProfiler:
             resolved = [frames.get(key) or frames.setdefault(key, code_frame(*key)) for key in stack]
             name = self._names.get(ident, f"<no threading.Thread {ident:#x}>")
             b.add(resolved, [n, ns], labels={"thread": name, "thread_id": str(ident)})
-        return b.build(time_nanos=self._start_ns, duration_nanos=time.time_ns() - self._start_ns)
+        return b.build(time_nanos=self._start_ns, duration_nanos=self._end_ns - self._start_ns)
 
     def __enter__(self) -> "WallProfiler":
         return self.start()
