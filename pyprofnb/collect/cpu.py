@@ -8,7 +8,8 @@ design is used: a CPU timer per thread, and setitimer for threads that have none
 signal handler records the Python stack. So samples land at random instants of real CPU use (not
 where the GIL happens to change hands), and threads blocked in I/O or sleeping cost nothing.
 A native thread sums the captures (so a C call holding the GIL loses nothing); a drain
-thread turns them into samples every 20 ms and gives timers to new threads. Anything that
+thread turns them into samples every 200 ms (20 ms, giving timers to new threads, in the
+fallback). Anything that
 could not be kept is counted in the profile's comments.
 
 Profile: sample types ``samples/count`` and ``cpu/nanoseconds``, period_type
@@ -38,7 +39,11 @@ from . import UNAVAILABLE_REASON, _engine, check_hz, task_label
 from . import threads as _threads
 
 DEFAULT_HZ = 100
+# The drain needs the GIL, so each look costs the profiled program a GIL hand-off: every
+# 20 ms when new threads need timers of their own (the per-thread fallback), else every
+# 200 ms (the native aggregator keeps everything meanwhile).
 _DRAIN_INTERVAL = 0.02
+_DRAIN_INTERVAL_PROCESS_TIMER = 0.2
 _UNKNOWN_FRAME = ("<unknown code>", "", 0, 0, "<unknown code>")
 _NATIVE_FRAME = ("[non-Python code]", "", 0, 0, "[non-Python code]")
 _TRUNCATED = ("[pyprofnb: stack truncated]", "", 0, 0, "[pyprofnb: stack truncated]")
@@ -176,7 +181,8 @@ class _Session:
         _engine.set_paused(True)  # the drain thread's own CPU and allocations are not profiled
         self.drain_tid = threading.get_native_id()
         ready.set()
-        while not self.stop_event.wait(_DRAIN_INTERVAL):
+        interval = _DRAIN_INTERVAL if _engine.cpu_stats()["per_thread_timers"] else _DRAIN_INTERVAL_PROCESS_TIMER
+        while not self.stop_event.wait(interval):
             with self.engine_lock:
                 try:
                     _engine.cpu_sync(self.drain_tid)
