@@ -15,7 +15,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from .handlers import DEFAULT_HEAP_RATE, Response, handle, is_pprof_path, start_heap_sampling
+from .handlers import DEFAULT_HEAP_RATE, Response, handle, is_pprof_path, prepare
 
 _REASONS = {code: message for code, (message, _) in BaseHTTPRequestHandler.responses.items()}
 
@@ -88,13 +88,17 @@ def enable(handler_class: type, *, heap_rate: int | None = DEFAULT_HEAP_RATE) ->
     Python's ``import _ "net/http/pprof"``. Other paths reach the class's own ``do_GET``/
     ``do_POST``/``do_HEAD`` as before. Starts heap sampling (``heap_rate=None`` does not).
     Returns the class, so it also works as a decorator."""
+    _install_routes(handler_class)
+    prepare(heap_rate)
+    return handler_class
+
+
+def _install_routes(handler_class: type) -> None:
     for method in ("GET", "HEAD", "POST"):
         current = getattr(handler_class, f"do_{method}", None)
         if getattr(current, "_pyprofnb_original", False) is not False:
             continue  # already enabled
         setattr(handler_class, f"do_{method}", _hooked(method, current))
-    start_heap_sampling(heap_rate)
-    return handler_class
 
 
 class PprofRequestHandler(BaseHTTPRequestHandler):
@@ -117,7 +121,7 @@ def _not_found() -> Response:
                     b"404 page not found\n")
 
 
-enable(PprofRequestHandler, heap_rate=None)
+_install_routes(PprofRequestHandler)  # `start_debug_server` does the rest
 
 
 class DebugServer(ThreadingHTTPServer):
@@ -139,7 +143,7 @@ def start_debug_server(address: str = "127.0.0.1:6060", *, heap_rate: int | None
     """
     host, _, port = address.rpartition(":")
     server = DebugServer((host or "127.0.0.1", int(port)), PprofRequestHandler)
-    start_heap_sampling(heap_rate)
+    prepare(heap_rate)
     thread = threading.Thread(target=server.serve_forever, name="pyprofnb-debug-server", daemon=True)
     thread.start()
     return server

@@ -9,7 +9,7 @@ timed profile is not noticed here: the profile runs to its end (at most
 """
 from __future__ import annotations
 
-from .handlers import DEFAULT_HEAP_RATE, handle, is_pprof_path, start_heap_sampling
+from .handlers import DEFAULT_HEAP_RATE, handle, is_pprof_path, prepare
 
 
 class PprofMiddleware:
@@ -17,7 +17,7 @@ class PprofMiddleware:
 
     def __init__(self, app, *, heap_rate: int | None = DEFAULT_HEAP_RATE):
         self.app = app
-        start_heap_sampling(heap_rate)
+        prepare(heap_rate)
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "") or "/"

@@ -1,0 +1,91 @@
+"""Production servers for the tests: uvicorn and gunicorn running the demo apps
+(demo_server/asgi_app.py, demo_server/wsgi_app.py) as real child processes, each with its own
+TMPDIR so that what pre-fork gathering leaves on disk can be checked."""
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from demo_server.launch import free_port, server_log, start_command, stop_command
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def running(kind: str, tmp: Path, *extra: str, workers: int = 4):
+    """``kind``: "uvicorn" (FastAPI app), "gunicorn" (Flask app, sync workers) or
+    "gunicorn-uvicorn" (FastAPI app, uvicorn workers). Yields (process, base URL)."""
+    port = free_port()
+    bind = f"127.0.0.1:{port}"
+    if kind == "uvicorn":
+        argv = [sys.executable, "-m", "uvicorn", "demo_server.asgi_app:app", "--port", str(port), "--no-access-log"]
+    elif kind == "gunicorn":
+        argv = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", bind, "--graceful-timeout", "5",
+                "--timeout", "120", "demo_server.wsgi_app:app"]
+    elif kind == "gunicorn-uvicorn":
+        argv = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", "uvicorn.workers.UvicornWorker",
+                "-b", bind, "--graceful-timeout", "5", "demo_server.asgi_app:app"]
+    else:
+        raise ValueError(kind)
+    env = dict(os.environ, TMPDIR=str(tmp), PYTHONPATH=str(REPO))
+    proc, url = start_command(*argv, *extra, port=port, cwd=tmp, env=env)
+    try:
+        yield proc, url
+    finally:
+        stop_command(proc)
+
+
+def children(pid: int) -> list[int]:
+    """The pids of a process's children (Linux /proc)."""
+    out = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                out += [int(p) for p in fh.read().split()]
+        except OSError:
+            pass
+    return sorted(out)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/PID/stat, all its threads)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_count(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def sockets(tmp: Path) -> list[Path]:
+    """The pre-fork member sockets under a server's TMPDIR."""
+    return sorted(tmp.glob(f"pyprofnb-{os.getuid()}/server-*/*.sock"))
+
+
+def wait_for_workers(master: int, n: int, tmp: Path, timeout: float = 60) -> list[int]:
+    """The master's n workers, once all of them run and have joined their group (a socket
+    each, named after the pid)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = children(master)
+        joined = {int(p.name.split(".")[0]) for p in sockets(tmp)}
+        if len(pids) == n and set(pids) <= joined:
+            return pids
+        time.sleep(0.2)
+    raise AssertionError(f"expected {n} workers of pid {master} with sockets, have {children(master)} "
+                         f"and {sockets(tmp)}")
+
+
+def hey(url: str, seconds: int, c: int = 8) -> subprocess.Popen:
+    """The real hey, in the background, for ``seconds``."""
+    return subprocess.Popen(["hey", "-z", f"{seconds}s", "-c", str(c), url],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+__all__ = ["children", "cpu_seconds", "hey", "running", "server_log", "sockets", "thread_count", "wait_for_workers"]
