@@ -57,29 +57,60 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu(pid: int) -> dict[int, float]:
+    """User + system CPU time of each thread of a process so far, by kernel tid."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended meanwhile
+        out[int(tid)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def thread_count(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/task"))
 
 
-def sockets(tmp: Path) -> list[Path]:
-    """The pre-fork member sockets under a server's TMPDIR."""
-    return sorted(tmp.glob(f"pyprofnb-{os.getuid()}/server-*/*.sock"))
+def sockets(master: int) -> list:
+    """The pre-fork member sockets of the server led by ``master`` (`prefork.Member`s)."""
+    from pyprofnb.http import prefork
+
+    name = prefork.group_name(master)
+    return prefork.listening(name + "/") if name else []
 
 
-def wait_for_workers(master: int, n: int, tmp: Path, timeout: float = 60) -> list[int]:
-    """The master's n workers, once all of them run and have joined their group (a socket
-    each, named after the pid)."""
+def wait_for_workers(master: int, n: int, timeout: float = 60) -> list[int]:
+    """The master's n workers, once all of them run and have joined their group (each
+    listens on its socket)."""
     import time
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         pids = children(master)
-        joined = {int(p.name.split(".")[0]) for p in sockets(tmp)}
+        joined = {m.pid for m in sockets(master)}
         if len(pids) == n and set(pids) <= joined:
             return pids
         time.sleep(0.2)
     raise AssertionError(f"expected {n} workers of pid {master} with sockets, have {children(master)} "
-                         f"and {sockets(tmp)}")
+                         f"and {sockets(master)}")
+
+
+def wait_idle(pids: list[int], timeout: float = 60, interval: float = 0.5, busy: float = 0.02) -> None:
+    """Until each process used less than ``busy`` s of CPU over ``interval`` s: workers still
+    booting (on a loaded machine, importing the app takes seconds) would add CPU to a
+    measurement that has nothing to do with what it measures."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = {p: cpu_seconds(p) for p in pids}
+        time.sleep(interval)
+        if all(cpu_seconds(p) - before[p] < busy for p in pids):
+            return
+    raise AssertionError(f"workers {pids} did not settle within {timeout:g} s")
 
 
 def hey(url: str, seconds: int, c: int = 8) -> subprocess.Popen:
@@ -88,4 +119,4 @@ def hey(url: str, seconds: int, c: int = 8) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-__all__ = ["children", "cpu_seconds", "hey", "running", "server_log", "sockets", "thread_count", "wait_for_workers"]
+__all__ = ["children", "cpu_seconds", "hey", "running", "server_log", "sockets", "thread_count", "thread_cpu", "wait_for_workers", "wait_idle"]

@@ -34,12 +34,14 @@ import time
 from typing import Callable, NamedTuple
 from urllib.parse import parse_qs
 
+import numpy as np
+
 from .. import legacy_text
 from ..collect import runtime as runtime_stats
 from ..collect import threads as thread_stacks
 from ..collect import wall as wall_sampler
 from ..errors import ProfilingError, ProfilingInUseError
-from ..profile import Profile, add_label, merge
+from ..profile import Profile, merge
 from ..pprof_format import decode
 from . import prefork
 
@@ -411,6 +413,21 @@ def _pid_param(params: dict) -> int | None:
     return int(text)
 
 
+def _label_all(prof: Profile, key: str, number: int) -> Profile:
+    """Every sample gets the numeric label key=number: numeric so that go tool pprof's
+    ``-tagfocus=pid=1234`` matches it (a number there is a range, matched only by numbers)."""
+    n = prof.n_samples
+    keys, strs, units = (np.empty(n, dtype=object) for _ in range(3))
+    keys[:], strs[:], units[:] = key, None, ""
+    return prof.replace(
+        label_sample=np.concatenate([prof.label_sample, np.arange(n, dtype=np.int64)]),
+        label_key=np.concatenate([prof.label_key, keys]),
+        label_str=np.concatenate([prof.label_str, strs]),
+        label_num=np.concatenate([prof.label_num, np.full(n, number, dtype=np.int64)]),
+        label_unit=np.concatenate([prof.label_unit, units]),
+    )
+
+
 def _serve_group(group, method: str, path: str, query: str, name: str, params: dict,
                  is_disconnected) -> Response | None:
     """The merged answer of all the server's workers (or of the one ``?pid=`` names)."""
@@ -448,9 +465,9 @@ def _serve_group(group, method: str, path: str, query: str, name: str, params: d
         if reply.status != 200:
             notes.append(f"{member.title} answered {reply.status}: {reply.body.decode('utf-8', 'replace').strip()}")
             continue
-        prof = add_label(decode(reply.body, source=f"the profile of {member.title}"), "pid", str(member.pid))
-        if member.worker:
-            prof = add_label(prof, "worker", member.worker)
+        prof = _label_all(decode(reply.body, source=f"the profile of {member.title}"), "pid", member.pid)
+        if member.worker.isdigit():
+            prof = _label_all(prof, "worker", int(member.worker))
         profiles.append(prof)
     if not profiles:
         if replies:

@@ -4,12 +4,16 @@ with the merged profile of all the server's workers, every sample labelled ``pid
 ``worker``, gunicorn's worker number, where known); ``?pid=N`` asks one worker only.
 
 How. The workers of one server form a *group*, named after the process that forked them
-(the *leader*: gunicorn's master). Each worker listens on a private Unix socket,
-``<runtime dir>/server-<leader pid>-<leader start time>/<pid>[.w<worker>].sock``; the runtime
-directory is ``$TMPDIR/pyprofnb-<uid>``, mode 0700, so only the same user can ask. The worker
-that got the HTTP request asks every other member through its socket, concurrently, runs its
-own share in the meantime, and merges the answers (`handlers.handle` with ``local=True`` is
-what a member runs; the wire format is one JSON line each way plus the body).
+(the *leader*: gunicorn's master). Each worker listens on a private Unix socket in Linux's
+abstract namespace, ``pyprofnb-<uid>/server-<leader pid>-<leader start time>/<pid>[.w<worker>]``,
+found through /proc/net/unix. Abstract sockets have no file: a worker that dies, however it
+dies (SIGKILL, the OOM killer, uvicorn re-raising SIGTERM after its shutdown), takes its socket
+with it, so nothing is ever left on disk and there is nothing stale to clean up. They have no
+file permissions either, so both ends check the peer's uid (SO_PEERCRED): only processes of
+the same user ask or answer. The worker that got the HTTP request asks every other member,
+concurrently, runs its own share in the meantime, and merges the answers (what a member runs
+is `handlers.handle` with ``local=True``; the wire format is one JSON line each way, then
+the body).
 
 A process is a worker when (checked in this order):
 
@@ -23,25 +27,20 @@ A process is a worker when (checked in this order):
 Otherwise it serves alone, as before. ``PYPROFNB_PREFORK=0`` in the environment turns all
 of this off.
 
-Dead and replaced workers: a socket whose process has gone is removed by whoever finds it;
-a worker that dies while it is being profiled leaves a note in the merged profile's
-comments (``pprof -comments``) instead of failing the request. Nothing stays on disk: a
-worker removes its socket at exit, the last one out removes the group's directory, and a
-join sweeps away directories whose leader has died.
+Dead and replaced workers: a worker that has died is simply no longer listed; one that
+dies while it is being profiled leaves a note in the merged profile's comments
+(``pprof -comments``) instead of failing the request; a replacement joins when it starts.
 """
 from __future__ import annotations
 
-import atexit
 import gc
 import json
 import os
 import select
-import shutil
 import socket
 import socketserver
-import stat
+import struct
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -65,20 +64,6 @@ class Member:
 
 # ------------------------------------------------------------------ where groups live
 
-def runtime_dir() -> str:
-    """``$TMPDIR/pyprofnb-<uid>``, created 0700; refuses one that another user owns or
-    others can enter (the sockets inside hand out stacks and source paths)."""
-    path = os.path.join(tempfile.gettempdir(), f"pyprofnb-{os.getuid()}")
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    st = os.lstat(path)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
-        raise PermissionError(f"{path} must be a directory owned by uid {os.getuid()} with mode 0700")
-    return path
-
-
 def _start_time(pid: int) -> str | None:
     """The process's start time in clock ticks since boot (/proc/PID/stat field 22): with
     the pid it names one process for good, even after the pid is reused."""
@@ -99,64 +84,63 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _group_dir(leader: int, create: bool = True) -> str | None:
+def group_name(leader: int) -> str | None:
+    """``pyprofnb-<uid>/server-<leader pid>-<leader start time>``, or None if it is gone."""
     started = _start_time(leader)
     if started is None:
         return None
-    root = runtime_dir() if create else os.path.join(tempfile.gettempdir(), f"pyprofnb-{os.getuid()}")
-    return os.path.join(root, f"server-{leader}-{started}")
+    return f"pyprofnb-{os.getuid()}/server-{leader}-{started}"
 
 
-def _sweep(root: str) -> None:
-    """Remove the directories of groups whose leader is gone (and sockets of dead members)."""
+_ACCEPTCON = 0x10000  # /proc/net/unix flag of a listening socket
+
+
+def listening(prefix: str = f"pyprofnb-{os.getuid()}/") -> list[Member]:
+    """Every member socket whose abstract name starts with ``prefix`` (Linux /proc/net/unix)."""
+    out = {}
     try:
-        names = os.listdir(root)
-    except OSError:
-        return
-    for name in names:
-        parts = name.split("-")
-        if len(parts) != 3 or parts[0] != "server" or not parts[1].isdigit():
-            continue
-        if _start_time(int(parts[1])) == parts[2]:
-            continue
-        path = os.path.join(root, name)
-        if not any(_alive(m.pid) for m in _members_in(path)):
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _members_in(path: str) -> list[Member]:
-    try:
-        names = os.listdir(path)
-    except OSError:
+        with open("/proc/net/unix") as fh:
+            next(fh)
+            for line in fh:
+                fields = line.split()
+                if len(fields) < 8 or not fields[7].startswith("@" + prefix):
+                    continue
+                if not int(fields[3], 16) & _ACCEPTCON:
+                    continue
+                name = fields[7][1:]
+                base = name.rsplit("/", 1)[1]
+                pid, _, worker = base.partition(".w")
+                if pid.isdigit():
+                    out[name] = Member(int(pid), worker, name)
+    except (OSError, StopIteration):
         return []
-    out = []
-    for name in names:
-        if not name.endswith(".sock"):
-            continue
-        pid, _, worker = name[:-5].partition(".w")
-        if pid.isdigit():
-            out.append(Member(int(pid), worker, os.path.join(path, name)))
-    return sorted(out, key=lambda m: (m.worker.zfill(9) if m.worker else "", m.pid))
+    return sorted(out.values(), key=lambda m: (int(m.worker) if m.worker.isdigit() else 0, m.pid))
+
+
+def _address(name: str) -> bytes:
+    return b"\0" + name.encode()
+
+
+def _peer_uid(sock: socket.socket) -> int:
+    pid, uid, gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    return uid
 
 
 # ------------------------------------------------------------------ membership
 
 class _Group:
-    def __init__(self, leader: int, directory: str, worker: str):
+    def __init__(self, leader: int, name: str, worker: str):
         self.leader = leader
-        self.directory = directory
-        self.me = Member(os.getpid(), worker, os.path.join(directory, f"{os.getpid()}{'.w' + worker if worker else ''}.sock"))
+        self.name = name
+        self.me = Member(os.getpid(), worker, f"{name}/{os.getpid()}{'.w' + worker if worker else ''}")
         self.server: socketserver.ThreadingUnixStreamServer | None = None
 
     def members(self) -> list[Member]:
-        """Members whose socket is there; sockets of dead processes are removed."""
-        out = []
-        for m in _members_in(self.directory):
-            if m.pid == self.me.pid or _alive(m.pid):
-                out.append(m)
-            else:
-                _unlink(m.path)
-        return out
+        """The members listening now (a process that died took its socket with it)."""
+        found = listening(self.name + "/")
+        if not any(m.pid == self.me.pid for m in found):
+            found.append(self.me)
+        return found
 
 
 _lock = threading.Lock()
@@ -229,29 +213,12 @@ def join(local_handler: Callable) -> _Group | None:
         if found is None:
             return None
         leader, worker = found
-        group = None
+        name = group_name(leader)
+        if name is None:
+            return None
+        group = _Group(leader, name, worker)
         try:
-            # Another member may remove an empty directory between our mkdir and bind: retry.
-            for _ in range(5):
-                directory = _group_dir(leader)
-                if directory is None:
-                    return None
-                _sweep(os.path.dirname(directory))
-                try:
-                    os.mkdir(directory, 0o700)
-                except FileExistsError:
-                    pass
-                except FileNotFoundError:
-                    continue
-                group = _Group(leader, directory, worker)
-                _unlink(group.me.path)
-                try:
-                    group.server = _MemberServer(group.me.path, _MemberRequest)
-                    break
-                except FileNotFoundError:
-                    group = None
-            if group is None:
-                raise OSError(f"could not create a socket in {directory}")
+            group.server = _MemberServer(_address(group.me.path), _MemberRequest)
         except OSError as exc:
             print(f"pyprofnb: not joining the pre-fork group of pid {leader}: {exc}", file=sys.stderr)
             return None
@@ -261,51 +228,13 @@ def join(local_handler: Callable) -> _Group | None:
 
 
 def leave() -> None:
-    """Stop listening and remove this member's socket (and the group's directory if empty)."""
+    """Stop listening (the socket's name goes with it)."""
     global _group
     with _lock:
         group, _group = _group, None
-    if group is None:
-        return
-    if group.server is not None:
+    if group is not None and group.server is not None:
         group.server.shutdown()
         group.server.server_close()
-    _unlink(group.me.path)
-    _remove_if_empty(group.directory)
-
-
-def _remove_if_empty(directory: str) -> None:
-    """The group's directory, then the runtime directory, if nothing else is in them."""
-    for path in (directory, os.path.dirname(directory)):
-        try:
-            os.rmdir(path)
-        except OSError:
-            return
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def _at_exit() -> None:
-    leave()
-    # A leader that enabled the endpoints made its children members: clean up after them.
-    if _prepared_here and _forked_from is None:
-        directory = None
-        try:
-            directory = _group_dir(os.getpid(), create=False)
-        except OSError:
-            pass
-        if directory and os.path.isdir(directory) and not any(
-                _alive(m.pid) and m.pid != os.getpid() for m in _members_in(directory)):
-            shutil.rmtree(directory, ignore_errors=True)
-            _remove_if_empty(directory)
-
-
-atexit.register(_at_exit)
 
 
 def _after_fork_in_child() -> None:
@@ -335,12 +264,12 @@ class _MemberServer(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
     block_on_close = False
 
-    def server_bind(self):
-        old = os.umask(0o077)
+    def verify_request(self, request, client_address) -> bool:
+        # An abstract socket has no file permissions: only our own user may ask.
         try:
-            super().server_bind()
-        finally:
-            os.umask(old)
+            return _peer_uid(request) == os.getuid()
+        except OSError:
+            return False
 
 
 class _MemberRequest(socketserver.StreamRequestHandler):
@@ -388,12 +317,12 @@ def ask(member: Member, method: str, path: str, query: str, timeout: float,
     try:
         sock.settimeout(CONNECT_TIMEOUT)
         try:
-            sock.connect(member.path)
+            sock.connect(_address(member.path))
         except OSError as exc:
-            answer.problem = f"could not be reached ({exc.strerror or exc})"
-            if not _alive(member.pid):
-                _unlink(member.path)
-                answer.problem = "had exited"
+            answer.problem = "had exited" if not _alive(member.pid) else f"could not be reached ({exc.strerror or exc})"
+            return answer
+        if _peer_uid(sock) != os.getuid():
+            answer.problem = "is listened to by another user's process: not asked"
             return answer
         sock.sendall(json.dumps({"method": method, "path": path, "query": query}).encode() + b"\n")
         deadline = time.monotonic() + timeout
@@ -476,4 +405,4 @@ def gather(members: list[Member], me: Member, method: str, path: str, query: str
     return result, answers
 
 
-__all__ = ["Answer", "Member", "ask", "current", "enabled", "gather", "join", "leave", "runtime_dir"]
+__all__ = ["Answer", "Member", "ask", "current", "enabled", "gather", "group_name", "join", "leave", "listening"]
