@@ -36,13 +36,13 @@ from urllib.parse import parse_qs
 
 import numpy as np
 
-from .. import legacy_text
+from ..codec import legacy_text
 from ..collect import runtime as runtime_stats
 from ..collect import threads as thread_stacks
 from ..collect import wall as wall_sampler
 from ..errors import ProfilingError, ProfilingInUseError
-from ..profile import Profile, merge
-from ..pprof_format import decode
+from ..codec.proto import decode
+from ..model.profile import Profile, merge
 from . import prefork
 
 PREFIX = "/debug/pprof/"

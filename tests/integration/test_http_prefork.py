@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import requests
 
-from pyprofnb.pprof_format import decode
+from pyprofnb.codec.proto import decode
 from servers import cpu_seconds, hey, running, sockets, thread_count, thread_cpu, wait_for_workers, wait_idle
 
 

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 import pyprofnb
-from pyprofnb.pprof_format import decode
+from pyprofnb.codec.proto import decode
 from servers import hey, running
 
 
