@@ -37,6 +37,7 @@ from urllib.parse import parse_qs
 import numpy as np
 
 from ..codec import legacy_text
+from ..collect import aio
 from ..collect import runtime as runtime_stats
 from ..collect import threads as thread_stacks
 from ..collect import wall as wall_sampler
@@ -184,9 +185,11 @@ def start_heap_sampling(rate: int | None = DEFAULT_HEAP_RATE) -> bool:
 
 def prepare(heap_rate: int | None = DEFAULT_HEAP_RATE) -> None:
     """What every way of serving the endpoints does once, where it is set up: start heap
-    sampling (see `start_heap_sampling`), and join the other workers if this process is one
-    worker of a pre-fork server (`prefork`), so any of them can answer for all."""
+    sampling (see `start_heap_sampling`), label CPU and heap samples with the running
+    asyncio task (`collect.aio.install`), and join the other workers if this process is
+    one worker of a pre-fork server (`prefork`), so any of them can answer for all."""
     start_heap_sampling(heap_rate)
+    aio.install()
     prefork.join(handle)
     _remember_heap_rate(heap_rate)
 
