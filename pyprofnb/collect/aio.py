@@ -5,8 +5,9 @@
   (`pyprofnb.collect.set_task`): every CPU and heap sample taken during the step carries
   the task's name as the ``task`` label, so ``-tagfocus=task=fetch-prices`` works. It is
   one patch for every loop and every task, whoever created it (no task factory to
-  install, none to displace). Cost: one attribute test per loop callback and two C calls
-  per task step (benchmarks/bench_asyncio.py measures it). uvloop runs callbacks in its
+  install, none to displace). Cost: an attribute and a type test per loop callback, a dict
+  look-up and two C calls per task step (benchmarks/bench_asyncio.py measures it). A task
+  is labelled by the name it had at its first step. uvloop runs callbacks in its
   own code, so under uvloop CPU samples get no task label (wall and goroutine still do).
 - `snapshot()` lists the live tasks of every loop in the process with their await chains,
   from any thread: what the ``goroutine`` endpoint prints next to the threads, and what
@@ -28,9 +29,10 @@ import asyncio.tasks
 import dataclasses
 import itertools
 import threading
-import weakref
 
-from . import set_task
+from . import _engine, set_task
+
+_set_slot = _engine.set_task if _engine is not None else (lambda task_id: 0)
 
 # A frame as ProfileBuilder takes it: (function, file, line, start_line).
 Frame = tuple
@@ -43,30 +45,39 @@ _TASK_TYPES = tuple({asyncio.Task, asyncio.tasks._PyTask} if hasattr(asyncio.tas
 
 # ------------------------------------------------------------------ the task-step hook
 
-_serials: "weakref.WeakKeyDictionary[asyncio.Task, int]" = weakref.WeakKeyDictionary()
+# id(task) -> serial, for live tasks only (a done callback forgets it): a serial is never
+# reused, as an id() would be by the next task, so a finished task's samples keep its name.
+_serial_of: dict[int, int] = {}
 _next_serial = itertools.count(1)
 _original_run = asyncio.events.Handle._run
 
 
-def _serial(task) -> int:
-    """A number for the task that is never reused (an id() would be, by the next task)."""
-    serial = _serials.get(task)
-    if serial is None:
-        serial = _serials[task] = next(_next_serial)
+def _forget(task) -> None:
+    _serial_of.pop(id(task), None)
+
+
+def _first_step(task) -> int:
+    serial = next(_next_serial)
+    _serial_of[id(task)] = serial
+    task.add_done_callback(_forget)
     return serial
 
 
 def _run_labelled(self):
     task = getattr(self._callback, "__self__", None)
-    if task is None or not isinstance(task, _TASK_TYPES):
+    if not isinstance(task, _TASK_TYPES):
         return _original_run(self)
-    # The name goes with every step: a task renamed later is labelled by its new name,
-    # and the engine's bounded name table never loses a task that is still running.
-    previous = set_task(_serial(task), task.get_name())
+    serial = _serial_of.get(id(task))
+    if serial is None:
+        serial = _first_step(task)
+        # The name is registered once, at the task's first step (a later set_name is not seen).
+        previous = set_task(serial, task.get_name())
+    else:
+        previous = _set_slot(serial)
     try:
         return _original_run(self)
     finally:
-        set_task(previous)
+        _set_slot(previous)
 
 
 _run_labelled._pyprofnb = True
@@ -75,8 +86,6 @@ _run_labelled._pyprofnb = True
 def install() -> None:
     """Label CPU and heap samples with the running task's name (idempotent; nothing to do
     where the native engine is not there)."""
-    from . import _engine
-
     if _engine is not None and not getattr(asyncio.events.Handle._run, "_pyprofnb", False):
         asyncio.events.Handle._run = _run_labelled
 
