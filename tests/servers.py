@@ -16,12 +16,16 @@ REPO = Path(__file__).resolve().parent.parent
 
 @contextlib.contextmanager
 def running(kind: str, tmp: Path, *extra: str, workers: int = 4):
-    """``kind``: "uvicorn" (FastAPI app), "gunicorn" (Flask app, sync workers) or
-    "gunicorn-uvicorn" (FastAPI app, uvicorn workers). Yields (process, base URL)."""
+    """``kind``: "uvicorn" (FastAPI app), "uvicorn-workers" (the same, uvicorn --workers),
+    "gunicorn" (Flask app, sync workers) or "gunicorn-uvicorn" (FastAPI app, uvicorn
+    workers). Yields (process, base URL)."""
     port = free_port()
     bind = f"127.0.0.1:{port}"
     if kind == "uvicorn":
         argv = [sys.executable, "-m", "uvicorn", "demo_server.asgi_app:app", "--port", str(port), "--no-access-log"]
+    elif kind == "uvicorn-workers":  # uvicorn's own process manager: spawned, not forked
+        argv = [sys.executable, "-m", "uvicorn", "demo_server.asgi_app:app", "--port", str(port), "--no-access-log",
+                "--workers", str(workers)]
     elif kind == "gunicorn":
         argv = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", bind, "--graceful-timeout", "5",
                 "--timeout", "120", "demo_server.wsgi_app:app"]
@@ -58,15 +62,17 @@ def cpu_seconds(pid: int) -> float:
 
 
 def thread_cpu(pid: int) -> dict[int, float]:
-    """User + system CPU time of each thread of a process so far, by kernel tid."""
+    """CPU time of each thread of a process so far, by kernel tid, in seconds with the
+    scheduler's nanosecond precision (/proc/PID/task/TID/schedstat: the clock CPU timers
+    count; /proc's utime and stime come in 10 ms ticks, too coarse for a few tenths of a
+    second summed over threads)."""
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as fh:
+                out[int(tid)] = int(fh.read().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):
             continue  # the thread ended meanwhile
-        out[int(tid)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return out
 
 
@@ -82,6 +88,26 @@ def sockets(master: int) -> list:
     return prefork.listening(name + "/") if name else []
 
 
+def being_asked(master: int) -> set[int]:
+    """Pids of the members that hold an accepted connection on their socket right now (the
+    workers another worker is gathering from): /proc/net/unix lists an accepted socket
+    under its listener's name, connected (state 03), without the listening flag."""
+    from pyprofnb.http import prefork
+
+    name = prefork.group_name(master)
+    out = set()
+    with open("/proc/net/unix") as fh:
+        next(fh)
+        for line in fh:
+            fields = line.split()
+            if len(fields) < 8 or not fields[7].startswith(f"@{name}/") or fields[5] != "03":
+                continue
+            if int(fields[3], 16) & 0x10000:
+                continue
+            out.add(int(fields[7].rsplit("/", 1)[1].split(".")[0]))
+    return out
+
+
 def wait_for_workers(master: int, n: int, timeout: float = 60) -> list[int]:
     """The master's n workers, once all of them run and have joined their group (each
     listens on its socket)."""
@@ -89,10 +115,10 @@ def wait_for_workers(master: int, n: int, timeout: float = 60) -> list[int]:
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pids = children(master)
+        pids = children(master)  # (uvicorn --workers also has multiprocessing's resource tracker)
         joined = {m.pid for m in sockets(master)}
-        if len(pids) == n and set(pids) <= joined:
-            return pids
+        if len(joined) == n and joined <= set(pids):
+            return sorted(joined)
         time.sleep(0.2)
     raise AssertionError(f"expected {n} workers of pid {master} with sockets, have {children(master)} "
                          f"and {sockets(master)}")
@@ -119,4 +145,4 @@ def hey(url: str, seconds: int, c: int = 8) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-__all__ = ["children", "cpu_seconds", "hey", "running", "server_log", "sockets", "thread_count", "thread_cpu", "wait_for_workers", "wait_idle"]
+__all__ = ["being_asked", "children", "cpu_seconds", "hey", "running", "server_log", "sockets", "thread_count", "thread_cpu", "wait_for_workers", "wait_idle"]

@@ -37,7 +37,7 @@ from urllib.parse import parse_qs
 import numpy as np
 
 from ..codec import legacy_text
-from ..collect import aio
+from ..collect import aio, paused
 from ..collect import runtime as runtime_stats
 from ..collect import threads as thread_stacks
 from ..collect import wall as wall_sampler
@@ -459,6 +459,11 @@ def _serve_group(group, method: str, path: str, query: str, name: str, params: d
         (a.member, Response(a.status, [tuple(h) for h in a.headers], a.body)) for a in answers if not a.problem]
     notes = [f"{a.member.title} {a.problem}: its samples are missing from this profile"
              for a in answers if a.problem]
+    with paused():  # decoding and merging are pyprofnb's work, not the service's
+        return _merge_answers(group, name, debug, as_text, members, replies, notes)
+
+
+def _merge_answers(group, name, debug, as_text, members, replies, notes) -> Response:
     if as_text:
         parts = [f"# {m.title}\n\n" + r.body.decode("utf-8", "replace") for m, r in replies if r.status == 200]
         parts += [f"# {note}\n" for note in notes]

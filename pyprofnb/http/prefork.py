@@ -386,7 +386,10 @@ def gather(members: list[Member], me: Member, method: str, path: str, query: str
     cancel = threading.Event()
 
     def run(i, m):
-        answers[i] = ask(m, method, path, query, timeout, cancel)
+        from ..collect import paused
+
+        with paused():  # passing profiles around is pyprofnb's work, not the service's
+            answers[i] = ask(m, method, path, query, timeout, cancel)
 
     threads = [threading.Thread(target=run, args=(i, m), name="pyprofnb-prefork-ask", daemon=True)
                for i, m in enumerate(others)]

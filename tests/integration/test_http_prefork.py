@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from pyprofnb.codec.proto import decode
-from servers import cpu_seconds, hey, running, sockets, thread_count, thread_cpu, wait_for_workers, wait_idle
+from servers import being_asked, cpu_seconds, hey, running, sockets, thread_cpu, wait_for_workers, wait_idle
 
 
 def labels(prof, key: str) -> set[str]:
@@ -31,7 +31,7 @@ def cpu_by_pid(prof) -> dict[str, int]:
     return out
 
 
-@pytest.mark.parametrize("kind", ["gunicorn", "gunicorn-uvicorn"])
+@pytest.mark.parametrize("kind", ["gunicorn", "gunicorn-uvicorn", "uvicorn-workers"])
 def test_every_worker_in_every_answer(kind, tmp_path):
     with running(kind, tmp_path) as (master, url):
         pids = wait_for_workers(master.pid, 4)
@@ -66,10 +66,11 @@ def test_cpu_total_matches_the_workers_cpu_time(tmp_path, go_pprof):
 
     Which threads: those the workers ran before the profile was asked for (the app's). The
     threads the request itself starts are left out: the engine's drain thread is not
-    profiled by design (about 5 ms of CPU a second; next to the few tenths of a core each
+    profiled by design (a few ms of CPU a second; next to the few tenths of a core each
     worker gets on a loaded 2-core machine that would be a bias of several percent), and
     the threads that pass the request between workers sleep. Reading /proc after the answer
-    would also count what the profile cannot hold: building, encoding and merging it."""
+    would also count what the profile cannot hold: building, encoding and merging it.
+    CPU times are the scheduler's, in nanoseconds (schedstat), not 10 ms ticks."""
     with running("gunicorn", tmp_path) as (master, url):
         pids = wait_for_workers(master.pid, 4)
         # A first short profile under load gets every worker's imports out of the way.
@@ -129,18 +130,15 @@ def test_worker_killed_mid_profile_gives_a_partial_profile(tmp_path):
             "r", requests.get(url + "/debug/pprof/profile?seconds=6", timeout=60)))
         try:
             asking.start()
-            # The worker that gathers runs three more threads (asking the others) than the
-            # workers it asks: once it shows, kill one of those, mid-profile.
-            deadline = time.monotonic() + 4
-            while time.monotonic() < deadline:
-                by_threads = sorted(pids, key=thread_count)
-                if thread_count(by_threads[-1]) >= thread_count(by_threads[0]) + 2:
-                    break
-                time.sleep(0.1)
-            else:
-                raise AssertionError("no worker started gathering within 4 s")
+            # The worker that gathers holds a connection to each of the three others: once
+            # all three are being asked, kill one of them, mid-profile.
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and len(being_asked(master.pid)) < 3:
+                time.sleep(0.05)
+            asked = being_asked(master.pid)
+            assert len(asked) == 3, f"no worker was gathering from three others within 20 s: {asked}"
             time.sleep(0.5)
-            victim = by_threads[0]
+            victim = min(asked)
             os.kill(victim, signal.SIGKILL)
             asking.join()
         finally:
