@@ -15,15 +15,24 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from .handlers import DEFAULT_HEAP_RATE, Response, handle, is_pprof_path, prepare
+from .handlers import (
+    DEFAULT_HEAP_RATE, MAX_BODY_BYTES, Response, handle, host_forbidden, is_loopback, is_pprof_path, prepare,
+    reads_body,
+)
 
 
 class PprofMiddleware:
     """Answers /debug/pprof/* itself and passes every other request (and the lifespan and
-    websocket scopes) to ``app``."""
+    websocket scopes) to ``app``.
 
-    def __init__(self, app, *, heap_rate: int | None = DEFAULT_HEAP_RATE):
+    As for WSGI, the DNS-rebinding check (see `pyprofnb.http.handlers`) applies to requests
+    from a loopback peer: their ``Host`` must name a loopback address or one of
+    ``allowed_hosts``.
+    """
+
+    def __init__(self, app, *, heap_rate: int | None = DEFAULT_HEAP_RATE, allowed_hosts=()):
         self.app = app
+        self.allowed_hosts = tuple(allowed_hosts)
         prepare(heap_rate)
 
     async def __call__(self, scope, receive, send):
@@ -31,12 +40,20 @@ class PprofMiddleware:
             await self.app(scope, receive, send)
             return
         method = scope.get("method", "GET")
-        body = await _read_body(receive)
+        path = scope["path"]
+        body = await _read_body(receive) if reads_body(method, path) else b""
+        client = scope.get("client") or ("", 0)
+        if is_loopback(client[0] or ""):
+            host = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"host"), None)
+            refused = host_forbidden(host, self.allowed_hosts)
+            if refused is not None:
+                await _send(send, refused, head_only=method == "HEAD")
+                return
         gone = threading.Event()
         watcher = asyncio.ensure_future(_watch_disconnect(receive, gone))
         try:
             response = await _in_thread(
-                handle, method, scope["path"], scope.get("query_string", b"").decode("latin-1"), body, gone.is_set)
+                handle, method, path, scope.get("query_string", b"").decode("latin-1"), body, gone.is_set)
         finally:
             watcher.cancel()
         if response is None:  # the client left mid-profile: nobody to answer
@@ -44,13 +61,18 @@ class PprofMiddleware:
         await _send(send, response, head_only=method == "HEAD")
 
 
-async def _read_body(receive) -> bytes:
-    chunks = []
+async def _read_body(receive) -> bytes | None:
+    """The request body, or None once it passes `MAX_BODY_BYTES` (the rest is not read)."""
+    chunks, size = [], 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             break
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
