@@ -35,6 +35,11 @@ def test_routes_and_errors_as_go(uvicorn_app):
     head = requests.head(url + "/debug/pprof/goroutine", timeout=10)
     assert head.status_code == 200 and head.content == b"" and int(head.headers["content-length"]) > 0
     assert "uvicorn" in requests.get(url + "/debug/pprof/cmdline", timeout=10).text
+    # DNS rebinding: a page served from another host name that reaches 127.0.0.1 is refused.
+    rebound = requests.get(url + "/debug/pprof/heap", headers={"Host": "attacker.example"}, timeout=10)
+    assert rebound.status_code == 403 and "DNS rebinding" in rebound.text
+    big = requests.post(url + "/debug/pprof/symbol", data=b"0x1+" * 300_000, timeout=10)
+    assert (big.status_code, big.headers["x-go-pprof"]) == (413, "1"), (big.status_code, big.text)
 
 
 def test_cpu_profile_does_not_block_the_event_loop(uvicorn_app):
