@@ -91,3 +91,24 @@ def test_fork_child_starts_clean():
     code, report = out.stdout.split(" ", 1)
     assert code == "0"
     assert report.strip() == "[False, False, 0, True]"
+
+
+def test_a_profiled_process_that_execs_survives():
+    """A process that calls os.execv while it is being profiled (a server re-executing
+    itself, a wrapper handing over to the real program): the new program burns CPU and
+    must not die of SIGPROF. POSIX timers (timer_create) are deleted by execve, but an
+    ITIMER_PROF interval timer survives it, and the new image has SIGPROF's default action:
+    terminate. The engine uses setitimer on kernels before 6.4, so there this test shows
+    whether exec is guarded."""
+    burn = "x = 0\nfor i in range(3_000_000): x += i\nprint('survived')"
+    script = textwrap.dedent(f"""
+        import os, sys
+        from pyprofnb.collect import cpu
+        cpu.start(hz=1000)
+        x = 0
+        for i in range(500_000):  # the timer is armed and firing before the exec
+            x += i
+        os.execv(sys.executable, [sys.executable, "-c", {burn!r}])
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert (out.returncode, out.stdout.strip()) == (0, "survived"), (out.returncode, out.stderr)
