@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import os
 import sys
 import threading
 import time
@@ -71,6 +72,17 @@ _BEFORE = ("<thread created before pyprofnb watched>", "", 0, 0)
 
 
 _start_listeners: list = []  # called with each Thread once it runs (native_id known)
+
+
+def _after_fork_in_child() -> None:
+    """A fork child runs only the thread that forked: a lock another thread held at that
+    instant (inside Thread.start) would stay held, and the child's first Thread.start hang."""
+    global _created_lock
+    _created_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def add_start_listener(fn) -> None:

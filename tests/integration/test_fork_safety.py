@@ -112,3 +112,38 @@ def test_a_profiled_process_that_execs_survives():
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert (out.returncode, out.stdout.strip()) == (0, "survived"), (out.returncode, out.stderr)
+
+
+def test_fork_while_a_thread_is_being_started():
+    """threadcreate's bookkeeping lock, held by another thread at the instant of a fork
+    (that thread is inside Thread.start), must not leave the child unable to start threads:
+    the child gets a fresh lock."""
+    script = textwrap.dedent("""
+        import os, signal, threading
+        from pyprofnb.collect import threads
+
+        held, release = threading.Event(), threading.Event()
+
+        def hold():
+            with threads._created_lock:   # as a Thread.start() in progress does
+                held.set()
+                release.wait()
+
+        t = threading.Thread(target=hold)
+        t.start()
+        held.wait()
+        pid = os.fork()
+        if pid == 0:
+            signal.alarm(10)  # a deadlocked child is killed by SIGALRM instead of hanging the test
+            worker = threading.Thread(target=lambda: None)
+            worker.start()
+            worker.join()
+            os._exit(0)
+        release.set()
+        t.join()
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "0", f"the child could not start a thread (exit {out.stdout.strip()})"
