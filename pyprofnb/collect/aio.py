@@ -28,6 +28,7 @@ import asyncio.events
 import asyncio.tasks
 import dataclasses
 import itertools
+import sys
 import threading
 
 from . import _engine, set_task
@@ -198,9 +199,26 @@ def raw_chains(limit: int) -> tuple[list[tuple[int | None, str, tuple]], int]:
     return out, skipped
 
 
+def _running_stack(coro, thread: int | None, frames: dict) -> list[Frame] | None:
+    """A running task's stack: its thread's frames from the innermost up to the task's own
+    coroutine frame (``cr_await`` is empty while a coroutine runs, so the chain alone would
+    stop at its first frame)."""
+    top = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+    frame = frames.get(thread)
+    stack = []
+    while frame is not None and len(stack) < _MAX_DEPTH:
+        code = frame.f_code
+        stack.append((code.co_qualname, code.co_filename, frame.f_lineno or 0, code.co_firstlineno))
+        if frame is top:
+            return stack
+        frame = frame.f_back
+    return None
+
+
 def snapshot(limit: int = MAX_TASKS) -> list[TaskInfo]:
     """The live (not done) tasks of every event loop in the process, at most ``limit``."""
     running = {id(t) for t in current_tasks().values()}
+    thread_frames = sys._current_frames() if running else {}
     out = []
     for task in _all_tasks():
         if len(out) >= limit:
@@ -209,10 +227,15 @@ def snapshot(limit: int = MAX_TASKS) -> list[TaskInfo]:
             if task.done():
                 continue
             coro = task.get_coro()
-            stack, _ = await_chain(coro)
+            thread = _loop_thread(task.get_loop())
+            stack = None
+            if id(task) in running:
+                stack = _running_stack(coro, thread, thread_frames)
+            if stack is None:
+                stack, _ = await_chain(coro)
             out.append(TaskInfo(
                 name=task.get_name(),
-                thread=_loop_thread(task.get_loop()),
+                thread=thread,
                 running=id(task) in running,
                 stack=stack,
                 waiting_on="" if id(task) in running else _describe_wait(task),
