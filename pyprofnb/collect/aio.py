@@ -7,7 +7,7 @@
   one patch for every loop and every task, whoever created it (no task factory to
   install, none to displace). Cost: an attribute and a type test per loop callback, a dict
   look-up and two C calls per task step (benchmarks/bench_asyncio.py measures it). A task
-  is labelled by the name it had at its first step. uvloop runs callbacks in its
+  renamed with ``set_name`` is labelled by its new name from its next step on. uvloop runs callbacks in its
   own code, so under uvloop CPU samples get no task label (wall and goroutine still do).
 - `snapshot()` lists the live tasks of every loop in the process with their await chains,
   from any thread: what the ``goroutine`` endpoint prints next to the threads, and what
@@ -46,9 +46,9 @@ _TASK_TYPES = tuple({asyncio.Task, asyncio.tasks._PyTask} if hasattr(asyncio.tas
 
 # ------------------------------------------------------------------ the task-step hook
 
-# id(task) -> serial, for live tasks only (a done callback forgets it): a serial is never
-# reused, as an id() would be by the next task, so a finished task's samples keep its name.
-_serial_of: dict[int, int] = {}
+# id(task) -> [serial, name], for live tasks only (a done callback forgets it): a serial is
+# never reused, as an id() would be by the next task, so a finished task's samples keep its name.
+_serial_of: dict[int, list] = {}
 _next_serial = itertools.count(1)
 _original_run = asyncio.events.Handle._run
 
@@ -57,24 +57,21 @@ def _forget(task) -> None:
     _serial_of.pop(id(task), None)
 
 
-def _first_step(task) -> int:
-    serial = next(_next_serial)
-    _serial_of[id(task)] = serial
-    task.add_done_callback(_forget)
-    return serial
-
-
 def _run_labelled(self):
     task = getattr(self._callback, "__self__", None)
     if not isinstance(task, _TASK_TYPES):
         return _original_run(self)
-    serial = _serial_of.get(id(task))
-    if serial is None:
-        serial = _first_step(task)
-        # The name is registered once, at the task's first step (a later set_name is not seen).
-        previous = set_task(serial, task.get_name())
+    entry = _serial_of.get(id(task))
+    name = task.get_name()
+    if entry is None:
+        entry = _serial_of[id(task)] = [next(_next_serial), name]
+        task.add_done_callback(_forget)
+        previous = set_task(entry[0], name)  # registers the name shown in the label
+    elif entry[1] is not name:  # renamed (set_name): the label follows
+        entry[1] = name
+        previous = set_task(entry[0], name)
     else:
-        previous = _set_slot(serial)
+        previous = _set_slot(entry[0])
     try:
         return _original_run(self)
     finally:

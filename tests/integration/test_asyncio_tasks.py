@@ -120,3 +120,49 @@ def test_snapshot_reads_await_chains_from_another_thread():
         loop = next(t for t in asyncio.tasks._all_tasks if t.get_name() == "outer-task").get_loop()
         loop.call_soon_threadsafe(release.set)
         thread.join(10)
+
+
+def test_an_asyncio_service_of_our_own(go_pprof, tmp_path):
+    """demo_server/asyncio_service.py: asyncio streams, no framework, /debug/pprof from the
+    background debug server. Under load from 6 connections, the CPU profile splits by task:
+    price-3 hashes 2400 rounds a request, audit 200, and the connection tasks renamed
+    themselves "conn-<port>" in their first step."""
+    import socket
+    import sys
+    import threading
+
+    from demo_server.launch import free_port, start_command, stop_command
+
+    port, debug_port = free_port(), free_port()
+    proc, debug = start_command(sys.executable, "-m", "demo_server.asyncio_service", "--port", str(port),
+                                "--debug-port", str(debug_port), port=debug_port)
+    stop = threading.Event()
+
+    def client():
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            reader = sock.makefile("rb")
+            while not stop.is_set():
+                sock.sendall(b"3\n")
+                assert len(reader.readline().split()) == 2
+
+    clients = [threading.Thread(target=client) for _ in range(6)]
+    try:
+        for c in clients:
+            c.start()
+        body = requests.get(debug + "/debug/pprof/profile?seconds=3", timeout=30).content
+        dump = requests.get(debug + "/debug/pprof/goroutine?debug=2", timeout=30).text
+    finally:
+        stop.set()
+        for c in clients:
+            c.join(30)
+        stop_command(proc)
+    prof = decode(body)
+    tasks = label_values(prof, "task")
+    assert {"price-3", "audit"} <= tasks and any(t.startswith("conn-") for t in tasks), tasks
+    assert dump.count('task "conn-') == 6
+    path = tmp_path / "cpu.pb.gz"
+    path.write_bytes(body)
+    out = go_pprof("-top", "-tagfocus=task=price-3", str(path))
+    assert out.returncode == 0, out.stderr
+    focused = out.stdout.split("flat%", 1)[1]
+    assert "checksum" in focused and "price" in focused and "audit" not in focused
