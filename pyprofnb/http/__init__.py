@@ -1,4 +1,4 @@
-"""Go's net/http/pprof for Python services, three ways, one set of handlers
+"""Go's net/http/pprof for Python services, four ways, one set of handlers
 (`pyprofnb.http.handlers.handle`):
 
 - ``pyprofnb.http.enable(HandlerClass)``: a stdlib ``http.server`` handler gets the routes;
@@ -13,7 +13,7 @@ See docs/endpoints.md for the endpoints.
 """
 from .handlers import MAX_SECONDS, Response, handle, is_pprof_path, prepare, start_heap_sampling
 from .stdlib import enable, send_response_once, start_debug_server
-from .wsgi import PprofMiddleware
+from .wsgi import PprofMiddleware  # the WSGI one; the ASGI one is pyprofnb.http.asgi.PprofMiddleware
 
 __all__ = ["MAX_SECONDS", "PprofMiddleware", "Response", "enable", "handle", "is_pprof_path",
            "prepare", "send_response_once", "start_debug_server", "start_heap_sampling"]
