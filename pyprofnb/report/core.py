@@ -140,7 +140,13 @@ class Report:
                 dropped = int((~keep).sum())
                 kept = np.zeros(len(g.nodes), dtype=bool)
                 kept[g.selected[keep]] = True
-                g = self.graph(kept, edges=edges)
+                if edges:
+                    g = self.graph(kept, edges=edges)
+                else:
+                    # Without edges the graph of the kept nodes is this one restricted: a
+                    # kept node's cum counts the same samples, and its flat the samples
+                    # whose leaf it is (a dropped leaf gives flat to no one, as in pprof).
+                    g = g.restricted(kept)
         return g, kept, dropped, node_cutoff, edge_cutoff
 
     def trimmed_graph(self) -> tuple[Graph, np.ndarray, int, int, int]:

@@ -212,6 +212,15 @@ class Graph:
     edge_residual: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     selected: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # node order shown
 
+    def restricted(self, kept: np.ndarray) -> "Graph":
+        """This graph (built without edges) with only the ``kept`` nodes, as `build_graph`
+        with ``kept`` would make it."""
+        assert len(self.edge_src) == 0, "restricting a graph with edges would leave its residual edges out"
+        out = Graph(nodes=self.nodes, flat=np.where(kept, self.flat, 0), cum=np.where(kept, self.cum, 0),
+                    flat_div=np.where(kept, self.flat_div, 0), cum_div=np.where(kept, self.cum_div, 0))
+        out.selected = self.selected[kept[self.selected]]
+        return out
+
     @staticmethod
     def _value(v: np.ndarray, div: np.ndarray) -> np.ndarray:
         safe = np.where(div == 0, 1, div)
@@ -291,7 +300,7 @@ def build_graph(
         # cum: once per (sample, node); a node repeats in a sample only under recursion
         if len(frame_idx) == 0:
             continue
-        once = ~pd.Series(sample_k.astype(np.int64) * n_nodes + node_k).duplicated().to_numpy()
+        once = _first_in_sample(sample_k, node_k, n_nodes)
         cum += np.bincount(node_k[once], weights=wf[sample_k[once]], minlength=n_nodes)
         cum_div += np.bincount(node_k[once], weights=dwf[sample_k[once]], minlength=n_nodes)
         if edges:
@@ -315,6 +324,21 @@ def build_graph(
         present &= ~negative
     graph.selected = np.flatnonzero(present)
     return graph
+
+
+def _first_in_sample(sample_k: np.ndarray, node_k: np.ndarray, n_nodes: int) -> np.ndarray:
+    """True for the first frame of each (sample, node) pair (frames are in sample order).
+    With fewer than 65536 nodes a stable radix argsort by node puts a sample's repeats of
+    a node next to each other, which is cheaper than hashing every (sample, node) key."""
+    if n_nodes > 1 << 16:
+        return ~pd.Series(sample_k.astype(np.int64) * n_nodes + node_k).duplicated().to_numpy()
+    order = np.argsort(node_k.astype(np.uint16), kind="stable")
+    by_node, by_sample = node_k[order], sample_k[order]
+    repeat = np.zeros(len(order), dtype=bool)
+    repeat[1:] = (by_node[1:] == by_node[:-1]) & (by_sample[1:] == by_sample[:-1])
+    once = np.ones(len(order), dtype=bool)
+    once[order[repeat]] = False
+    return once
 
 
 def _edges(nodes: NodeTable, inlined, frame_idx, sample_k, node_k, wf, dwf, recursive_samples):
