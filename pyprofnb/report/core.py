@@ -49,7 +49,9 @@ def command_options(kind: str, opts: ReportOptions) -> ReportOptions:
 
 def is_diff_base_sample(prof: Profile) -> np.ndarray:
     """Samples labelled pprof::base=true (the base of a -diff_base comparison)."""
-    hit = (prof.label_key == "pprof::base") & np.array([s == "true" for s in prof.label_str], dtype=bool)
+    hit = prof.label_key == "pprof::base"
+    if hit.any():
+        hit[hit] = prof.label_str[hit] == "true"
     return np.bincount(prof.label_sample[hit], minlength=prof.n_samples) > 0
 
 
@@ -151,7 +153,8 @@ class Report:
 
     def trimmed_graph(self) -> tuple[Graph, np.ndarray, int, int, int]:
         """pprof's newTrimmedGraph: (graph, shown node order, original count, dropped nodes,
-        dropped edges). Edges below the edge cutoff are removed from the graph."""
+        dropped edges). Edges below the edge cutoff are removed from the graph (and so from
+        -top's inline marks, as in pprof)."""
         opts = self.opts
         cum_sort = opts.sort == "cum"
         # Weights first; edges only on the graph that is kept in the end.
