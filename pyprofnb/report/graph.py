@@ -341,14 +341,20 @@ def build_graph(
     return graph
 
 
+def _first_occurrences(keys: np.ndarray) -> np.ndarray:
+    """True where a key appears for the first time (pandas' ~duplicated(), with NumPy)."""
+    first = np.zeros(len(keys), dtype=bool)
+    if len(keys):
+        first[np.unique(keys, return_index=True)[1]] = True
+    return first
+
+
 def _first_in_sample(sample_k: np.ndarray, node_k: np.ndarray, n_nodes: int) -> np.ndarray:
     """True for the first frame of each (sample, node) pair (frames are in sample order).
     With fewer than 65536 nodes a stable radix argsort by node puts a sample's repeats of
     a node next to each other, which is cheaper than hashing every (sample, node) key."""
     if n_nodes > 1 << 16:
-        import pandas as pd
-
-        return ~pd.Series(sample_k.astype(np.int64) * n_nodes + node_k).duplicated().to_numpy()
+        return _first_occurrences(sample_k.astype(np.int64) * n_nodes + node_k)
     order = np.argsort(node_k.astype(np.uint16), kind="stable")
     by_node, by_sample = node_k[order], sample_k[order]
     repeat = np.zeros(len(order), dtype=bool)
@@ -372,16 +378,15 @@ def _edges(nodes: NodeTable, inlined, frame_idx, sample_k, node_k, wf, dwf, recu
     inline = inlined[frame_idx[:-1]][same]
     ok = callee != caller
     callee, caller, esample, residual, inline = callee[ok], caller[ok], esample[ok], residual[ok], inline[ok]
-    import pandas as pd
-
     edge_key = caller.astype(np.int64) * n_nodes + callee
-    codes, uniques = pd.factorize(edge_key, sort=False)
+    uniques, codes = np.unique(edge_key, return_inverse=True)
+    codes = codes.reshape(-1)
     n_edges = len(uniques)
     if recursive_samples is not None:
         # Only a sample where some node repeats can repeat an edge: dedupe those.
         rec = np.flatnonzero(np.isin(esample, recursive_samples))
         dup = np.zeros(len(codes), dtype=bool)
-        dup[rec] = pd.Series(esample[rec].astype(np.int64) * n_edges + codes[rec]).duplicated().to_numpy()
+        dup[rec] = ~_first_occurrences(esample[rec].astype(np.int64) * n_edges + codes[rec])
         keep = ~dup
         codes, esample, residual, inline = codes[keep], esample[keep], residual[keep], inline[keep]
     return (
@@ -394,10 +399,9 @@ def _edges(nodes: NodeTable, inlined, frame_idx, sample_k, node_k, wf, dwf, recu
 
 
 def _combine_edges(graph: Graph, parts: list, n_nodes: int) -> None:
-    import pandas as pd
-
     keys = np.concatenate([p[0] for p in parts])
-    codes, uniques = pd.factorize(keys, sort=False)
+    uniques, codes = np.unique(keys, return_inverse=True)
+    codes = codes.reshape(-1)
     n = len(uniques)
 
     def total(i):
