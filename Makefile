@@ -29,7 +29,7 @@ system-deps:
 $(STAMP): pyproject.toml setup.py $(wildcard pyprofnb/collect/*.c pyprofnb/collect/*.h)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,notebook]'
+	$(PY) -m pip install -q -e '.[test,notebook,fleet]'
 	touch $(STAMP)
 
 test: setup
