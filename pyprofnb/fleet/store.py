@@ -435,22 +435,8 @@ class Store:
         rows = self.sql(f"SELECT DISTINCT sample_types, default_sample_type FROM profiles p WHERE {where}", params)
         if rows.empty:
             raise StoreError(f"{self.path}: no stored {kind!r} profile matches the selection")
-        from .. import Profile, ValueType
-
-        names = [list(r) for r in rows["sample_types"]]
-        common = [t for t in names[0] if all(t in n for n in names)]
-        if isinstance(sample_type, str) and sample_type in common:
-            return sample_type
-        # Reuse the model's rule (index, name, legacy names, default).
-        probe = Profile(sample_types=[ValueType(t, "") for t in names[0]], values=np.zeros((0, len(names[0]))),
-                        stack_offsets=[0], stack_locs=[], loc_id=[], loc_mapping=[], loc_address=[],
-                        loc_folded=[], line_offsets=[0], line_func=[], line_no=[], line_col=[], func_id=[],
-                        func_name=[], func_system_name=[], func_filename=[], func_start_line=[],
-                        default_sample_type=rows["default_sample_type"].iloc[0] or "")
-        name = names[0][probe.sample_type_index(sample_type)]
-        if name not in common:
-            raise OptionError(f"sample type {name!r} is not in every selected profile; common: {', '.join(common)}")
-        return name
+        return resolve_sample_type([list(t) for t in rows["sample_types"]], rows["default_sample_type"].iloc[0],
+                                   sample_type)
 
     def top(self, kind: str = "profile", sample_type=None, start=None, end=None, n: int | None = 10, **labels):
         """Top functions by flat value over the selected profiles, like ``go tool pprof -top``
@@ -464,8 +450,10 @@ class Store:
     def _total(self, sample_type: str, where: str, params: list) -> int:
         got = self.sql(f"SELECT sum(abs(totals[list_position(sample_types, ?)]))::BIGINT AS t FROM profiles p "
                        f"WHERE {where}", [sample_type] + params)
+        import pandas as pd
+
         value = got["t"].iloc[0]
-        return 0 if value is None or (isinstance(value, float) and np.isnan(value)) else int(value)
+        return 0 if pd.isna(value) else int(value)
 
     def diff(self, before: tuple, after: tuple, kind: str = "profile", sample_type=None, n: int | None = 10,
              **labels):
@@ -557,6 +545,30 @@ class Store:
                         tables)
         del Mapping, Profile, ValueType
         return prof.compact()
+
+
+def resolve_sample_type(type_lists: list[list[str]], default: str, sample_type) -> str:
+    """The sample type a query sums, by the reports' rule (a name, an index, the legacy
+    ``space``/``objects`` for ``inuse_*``, or None: the default, else the last type); it must
+    be in every selected profile."""
+    names = type_lists[0]
+    common = [t for t in names if all(t in n for n in type_lists)]
+    if sample_type is None or sample_type == "":
+        name = default if default in names else names[-1]
+    elif isinstance(sample_type, (int, np.integer)) or (isinstance(sample_type, str) and sample_type.isdigit()):
+        index = int(sample_type)
+        if not 0 <= index < len(names):
+            raise OptionError(f"sample_type {index} out of range [0..{len(names) - 1}]")
+        name = names[index]
+    elif sample_type in names:
+        name = sample_type
+    elif sample_type.removeprefix("inuse_") in names:
+        name = sample_type.removeprefix("inuse_")
+    else:
+        raise OptionError(f"sample_type {sample_type!r} must be one of: {', '.join(names)}")
+    if name not in common:
+        raise OptionError(f"sample type {name!r} is not in every selected profile; common: {', '.join(common)}")
+    return name
 
 
 def _list_column_2d(column, k: int) -> np.ndarray:
