@@ -15,8 +15,9 @@ Layout of a store directory (every file Parquet, written by pyarrow)::
                                    function_ids: list (one per frame, inline lines expanded,
                                    leaf first; derived from locations, kept for queries)
       profiles/date=YYYY-MM-DD/hour=HH/part-*.parquet
-                                   one row per profile: profile_id, time, time_nanos,
-                                   duration_nanos, kind, profile_type, labels (map: job,
+                                   one row per profile: profile_id, time, time_nanos (the
+                                   store's time: the profile's, else when it was added),
+                                   own_time_nanos (the profile's own, 0 if unset), duration_nanos, kind, profile_type, labels (map: job,
                                    instance, and any others), sample_types, sample_units,
                                    default_sample_type, period_type, period_unit, period,
                                    comments, drop_frames, keep_frames, doc_url, mapping_ids,
@@ -72,7 +73,7 @@ def arrow_schemas() -> dict:
                                 ("is_folded", pa.bool_()), ("lines", pa.list_(line))]),
         "stacks": pa.schema([("id", i64), ("location_ids", pa.list_(i64)), ("function_ids", pa.list_(i64))]),
         "profiles": pa.schema([
-            ("profile_id", i64), ("time", ts), ("time_nanos", i64), ("duration_nanos", i64),
+            ("profile_id", i64), ("time", ts), ("time_nanos", i64), ("own_time_nanos", i64), ("duration_nanos", i64),
             ("kind", pa.string()), ("profile_type", pa.string()),
             ("labels", pa.map_(pa.string(), pa.string())),
             ("sample_types", pa.list_(pa.string())), ("sample_units", pa.list_(pa.string())),
@@ -233,7 +234,8 @@ def decompose(prof, *, profile_id: int, labels: dict[str, str], kind: str | None
 
     t_ns = int(time_nanos if time_nanos is not None else prof.time_nanos)
     out.profile = dict(
-        profile_id=profile_id, time=t_ns // 1000, time_nanos=t_ns, duration_nanos=int(prof.duration_nanos),
+        profile_id=profile_id, time=t_ns // 1000, time_nanos=t_ns, own_time_nanos=int(prof.time_nanos),
+        duration_nanos=int(prof.duration_nanos),
         kind=kind, profile_type=profile_type_id(prof, kind, delta), labels=list(labels.items()),
         sample_types=[t.type for t in prof.sample_types], sample_units=[t.unit for t in prof.sample_types],
         default_sample_type=prof.default_sample_type or "",
@@ -329,7 +331,7 @@ def assemble(profile_row: dict, samples: dict, tables: dict):
         label_num=np.array(label_num, dtype=np.int64), label_unit=_objects(label_unit),
         default_sample_type=profile_row["default_sample_type"] or "",
         period_type=period_type, period=profile_row["period"] or 0,
-        time_nanos=profile_row["time_nanos"] or 0, duration_nanos=profile_row["duration_nanos"] or 0,
+        time_nanos=profile_row["own_time_nanos"] or 0, duration_nanos=profile_row["duration_nanos"] or 0,
         comments=list(profile_row["comments"] or ()), drop_frames=profile_row["drop_frames"] or "",
         keep_frames=profile_row["keep_frames"] or "", doc_url=profile_row["doc_url"] or "",
     )

@@ -69,6 +69,7 @@ class Scraper:
         if store is None:
             raise PprofError("no store to scrape into: give store= or set `store` in the config")
         self.store = store if isinstance(store, Store) else Store(store, create=True)
+        import pyarrow.parquet  # noqa: F401  (imported now, not by the first append mid-scrape)
         self.on_event = on_event or (lambda event: None)
         self.max_bytes = max_bytes
         self.max_backoff = max_backoff

@@ -125,7 +125,7 @@ def _pandas(df):
 _PER_STACK = """
     SELECT s.stack_id, sum(element_at(s.values, CAST(array_position(p.sample_types, {st}) AS INT))) AS v
     FROM samples_all s JOIN profiles p ON s.profile_id = p.profile_id AND s.date = p.date AND s.hour = p.hour
-    WHERE {where}
+    WHERE {where} AND element_at(s.values, CAST(array_position(p.sample_types, {st}) AS INT)) != 0
     GROUP BY s.stack_id
 """
 

@@ -443,7 +443,7 @@ class Store:
         on their merge (function granularity); columns flat, flat%, cum, cum%."""
         where, params = _selection(kind, start, end, labels)
         st = self._sample_type(kind, sample_type, where, params)
-        frame = self.sql(TOP_SQL.format(where=where, limit=_limit(n)), [st] + params)
+        frame = self.sql(TOP_SQL.format(where=where, st=_literal(st), limit=_limit(n)), params)
         total = self._total(st, where, params)
         return _finish_top(frame, total, st)
 
@@ -462,8 +462,8 @@ class Store:
         where_a, params_a = _selection(kind, before[0], before[1], labels)
         where_b, params_b = _selection(kind, after[0], after[1], labels)
         st = self._sample_type(kind, sample_type, f"({where_a}) OR ({where_b})", params_a + params_b)
-        frame = self.sql(DIFF_SQL.format(where_a=where_a, where_b=where_b, limit=_limit(n)),
-                         [st] + params_a + [st] + params_b)
+        frame = self.sql(DIFF_SQL.format(where_a=where_a, where_b=where_b, st=_literal(st), limit=_limit(n)),
+                         params_a + params_b)
         frame = frame.set_index("name")
         frame.attrs.update(sample_type=st, base_total=self._total(st, where_a, params_a),
                            total=self._total(st, where_b, params_b))
@@ -501,7 +501,7 @@ class Store:
 
         where, params = _selection(kind, start, end, labels)
         meta = self.sql(f"SELECT sample_types, sample_units, default_sample_type, period_type, period_unit, period, "
-                        f"time_nanos, duration_nanos, comments, drop_frames, keep_frames, doc_url FROM profiles p "
+                        f"own_time_nanos, duration_nanos, comments, drop_frames, keep_frames, doc_url FROM profiles p "
                         f"WHERE {where} ORDER BY time_nanos, profile_id", params)
         if meta.empty:
             raise StoreError(f"{self.path}: no stored {kind!r} profile matches the selection")
@@ -514,9 +514,9 @@ class Store:
         nparams = len(common)
         where_n = _renumber(where, nparams)
         table = self._arrow(
-            f"SELECT s.stack_id, s.labels, [{sums}] AS values, min(s.profile_id) AS first_profile, "
+            f"SELECT s.stack_id, s.labels, [{sums}] AS values, min(p.time_nanos) AS first_time, "
             f"min(s.sample) AS first_sample FROM samples s JOIN profiles p ON s.profile_id = p.profile_id "
-            f"WHERE {where_n} GROUP BY s.stack_id, s.labels ORDER BY first_profile, first_sample",
+            f"WHERE {where_n} GROUP BY s.stack_id, s.labels ORDER BY first_time, first_sample, s.stack_id",
             common + params)
         stack_ids = table.column("stack_id").to_numpy()
         values = _list_column_2d(table.column("values"), len(common))
@@ -534,7 +534,7 @@ class Store:
             sample_types=common, sample_units=[units[t] for t in common],
             default_sample_type=defaults[0] if defaults and defaults[0] in common else "",
             period_type=first["period_type"], period_unit=first["period_unit"],
-            period=int(meta["period"].max()), time_nanos=int(min((t for t in meta["time_nanos"] if t), default=0)),
+            period=int(meta["period"].max()), own_time_nanos=int(min((t for t in meta["own_time_nanos"] if t), default=0)),
             duration_nanos=int(meta["duration_nanos"].sum()),
             comments=list(dict.fromkeys(c for cs in meta["comments"] for c in (cs if cs is not None else ()))),
             drop_frames=first["drop_frames"], keep_frames=first["keep_frames"],
@@ -583,6 +583,10 @@ def _list_column_2d(column, k: int) -> np.ndarray:
     if len(flat) != n * k:
         raise StoreError(f"stored samples have values of unequal length (expected {k} each)")
     return flat.reshape(n, k)
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _ident(name: str) -> str:
@@ -637,9 +641,10 @@ def _selection(kind, start, end, labels: Mapping) -> tuple[str, list]:
 # counts at function granularity. Samples are summed per stack first, so the stack expansion
 # touches each distinct stack once.
 _PER_STACK = """
-    SELECT s.stack_id, sum(s.values[list_position(p.sample_types, ?)]) AS v
+    SELECT s.stack_id, sum(s.values[list_position(p.sample_types, {st})]) AS v
     FROM samples_all s JOIN profiles p ON s.profile_id = p.profile_id
     WHERE {where} AND s.date = p.date AND s.hour = p.hour
+      AND s.values[list_position(p.sample_types, {st})] != 0  -- pprof skips zero samples: no node
     GROUP BY s.stack_id
 """
 
