@@ -22,7 +22,7 @@ import threading
 import time
 
 from ..errors import ProfilingError, ProfilingInUseError
-from ..profile import Profile, ProfileBuilder
+from ..model.profile import Profile, ProfileBuilder
 from . import UNAVAILABLE_REASON, _engine
 
 DEFAULT_HZ = 100

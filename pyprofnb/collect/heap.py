@@ -4,7 +4,7 @@ Hooks on the PyMem OBJ and MEM domains sample allocations by bytes: on average o
 ``rate`` bytes allocated, at exponentially distributed gaps, so a block of s bytes is sampled
 with probability 1-exp(-s/rate). Each sampled block's stack is kept, and the block is tracked
 until freed. `profile` returns all four of Go's heap sample types, unsampled per block with the
-weight 1/(1-exp(-s/rate)) (`pyprofnb.profile.heap_unsample_weight`): ``alloc_objects``,
+weight 1/(1-exp(-s/rate)) (`pyprofnb.model.profile.heap_unsample_weight`): ``alloc_objects``,
 ``alloc_space`` (everything allocated since `start`/`reset`) and ``inuse_objects``,
 ``inuse_space`` (what is still allocated). ``rate=1`` records every allocation exactly.
 
@@ -28,7 +28,7 @@ import threading
 import time
 
 from ..errors import ProfilingError, ProfilingInUseError
-from ..profile import Profile, ProfileBuilder
+from ..model.profile import Profile, ProfileBuilder
 from . import UNAVAILABLE_REASON, _engine
 
 DEFAULT_RATE = 131072

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 
-from ..profile import Profile, ProfileBuilder
+from ..model.profile import Profile, ProfileBuilder
 
 # A frame as ProfileBuilder takes it: (function, file, line, start_line).
 Frame = tuple

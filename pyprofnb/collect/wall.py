@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 
-from ..profile import Profile, ProfileBuilder
+from ..model.profile import Profile, ProfileBuilder
 from .threads import code_frame
 
 DEFAULT_HZ = 100

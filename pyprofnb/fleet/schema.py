@@ -264,7 +264,7 @@ def assemble(profile_row: dict, samples: dict, tables: dict):
     Locations, functions and mappings come back in the profile's own order, so the Profile
     encodes to the same bytes as the one that was stored.
     """
-    from .. import Mapping, Profile, ValueType
+    from ..model import Mapping, Profile, ValueType
 
     strings = tables["strings"]
     mapping_ids = list(profile_row["mapping_ids"])

@@ -161,7 +161,7 @@ class Scraper:
     def _loop(self, target: Target) -> None:
         import requests
 
-        from .. import load
+        from ..codec import decode
         from ..errors import PprofError as _Err
 
         session = requests.Session()
@@ -181,7 +181,7 @@ class Scraper:
                 wall = time.time_ns()
                 try:
                     data = _fetch(session, url, seconds, timeout, self.max_bytes)
-                    prof = load(data, all_frames=True)
+                    prof = decode(data, source=url)
                 except _Err as exc:
                     self._failed(status, str(exc))
                     next_start = time.monotonic() + self._backoff(status)

@@ -235,6 +235,32 @@ def _profiles_table(parts, schema, pa):
     return pa.table(cols, schema=schema)
 
 
+def read_profile(source, *, seconds: int | None = None):
+    """A Profile from a Profile, bytes, a file path or a URL (fetched as go tool pprof does),
+    with every frame kept (no drop_frames), so the store holds exactly what was given."""
+    from ..codec import decode
+    from ..errors import FetchError
+    from ..fetch import fetch, is_url
+    from ..model import Profile
+
+    if isinstance(source, Profile):
+        return source
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return decode(bytes(source), source="profile bytes")
+    if isinstance(source, os.PathLike):
+        source = os.fspath(source)
+    if not isinstance(source, str):
+        raise OptionError(f"a profile source must be a Profile, bytes, a path or a URL, got {type(source).__name__}")
+    if is_url(source) and not os.path.exists(source):
+        return decode(fetch(source, seconds=seconds), source=source)
+    try:
+        with builtins.open(source, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise FetchError(f"cannot read {source}: {exc.strerror or exc}") from None
+    return decode(data, source=source)
+
+
 # ------------------------------------------------------------------ the store
 
 def open(path, *, create: bool = False) -> "Store":  # noqa: A001 - the issue names it store.open
@@ -301,9 +327,7 @@ class Store:
         """Store one profile (a Profile, a path, bytes or a URL, Go's included) with series
         ``labels``; returns its id. Frames are kept as they are (no ``drop_frames``), so
         `profile` gives back the same profile."""
-        from .. import Profile, load
-
-        prof = source if isinstance(source, Profile) else load(source, seconds=seconds, all_frames=True)
+        prof = read_profile(source, seconds=seconds)
         time_ns = None if time is None else _to_us(time) * 1000
         return self.writer.append([(prof, dict(labels or {}), kind, delta, time_ns)])[0]
 
@@ -497,8 +521,6 @@ class Store:
         Samples are summed in DuckDB per (stack, sample labels); the result equals
         ``pyprofnb.merge`` of the same profiles.
         """
-        from .. import Mapping, Profile, ValueType
-
         where, params = _selection(kind, start, end, labels)
         meta = self.sql(f"SELECT sample_types, sample_units, default_sample_type, period_type, period_unit, period, "
                         f"own_time_nanos, duration_nanos, comments, drop_frames, keep_frames, doc_url FROM profiles p "
@@ -543,7 +565,6 @@ class Store:
         )
         prof = assemble(row, {"stack_id": stack_ids, "values": values, "labels": table.column("labels").to_pylist()},
                         tables)
-        del Mapping, Profile, ValueType
         return prof.compact()
 
 

@@ -18,7 +18,7 @@ from pyprofnb.collect import cpu
 
 pytestmark = pytest.mark.skipif(not cpu.available(), reason="native engine unavailable")
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 WORKLOADS = """
 import asyncio, gc, json, os, sys, threading, time

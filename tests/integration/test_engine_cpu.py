@@ -17,7 +17,7 @@ from pyprofnb.errors import ProfilingError, ProfilingInUseError
 
 pytestmark = pytest.mark.skipif(not cpu.available(), reason=f"native engine: {cpu.UNAVAILABLE_REASON if hasattr(cpu, 'UNAVAILABLE_REASON') else ''}")
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def run_script(prelude: str, body: str, timeout: float = 90) -> dict:
@@ -219,9 +219,7 @@ def test_fork_child_starts_clean():
 
 
 def test_profile_encodes_to_pprof():
-    fmt = pytest.importorskip("pyprofnb.pprof_format")
-    if not hasattr(fmt, "encode"):
-        pytest.skip("pprof_format.encode not written yet")
+    from pyprofnb.codec import proto as fmt
     import time
 
     with cpu.CPUProfiler() as p:
