@@ -9,6 +9,7 @@ A TOML file (or the same structure as JSON, or a dict)::
     [[jobs]]
     name = "api"                        # becomes the `job` label
     targets = ["127.0.0.1:4000", "127.0.0.1:4001"]   # each becomes an `instance` label
+    # a target may carry labels of its own: { url = "127.0.0.1:4002", labels = { worker = "3" } }
     labels = { env = "dev" }            # added to every profile of the job
     interval = "10s"                    # optional, per job
     profiles = ["profile", "heap"]      # optional, per job
@@ -68,10 +69,11 @@ class ScrapeConfig:
         """Every (target, profile) pair: one scrape loop each."""
         out = []
         for job in self.jobs:
-            for instance in job["targets"]:
+            for instance, own in job["targets"]:
                 url = instance if "://" in instance else "http://" + instance
                 hostport = re.sub(r"^[a-z+]+://", "", instance).split("/")[0]
                 labels = dict(job.get("labels", {}))
+                labels.update(own)
                 labels.update(job=job["name"], instance=hostport)
                 for spec in job["profiles"]:
                     out.append(Target(job["name"], hostport, url.rstrip("/"), tuple(sorted(labels.items())),
@@ -106,6 +108,18 @@ def _profile_spec(name, where: str) -> ProfileSpec:
     if not re.fullmatch(r"[A-Za-z0-9_]+", name):
         raise OptionError(f"{where}: unknown profile {name!r}; expected e.g. profile, heap, allocs, goroutine")
     return ProfileSpec(name, f"/debug/pprof/{name}", name in DELTA_PROFILES)
+
+
+def _target(entry, where: str) -> tuple[str, dict]:
+    """A target as (address, its own labels): "host:port" or {url = "host:port", labels = {...}}."""
+    if isinstance(entry, str) and entry:
+        return entry, {}
+    if isinstance(entry, dict) and isinstance(entry.get("url"), str) and entry["url"] and set(entry) <= {"url", "labels"}:
+        labels = entry.get("labels", {})
+        if isinstance(labels, dict) and not {"job", "instance"} & set(labels):
+            return entry["url"], {str(k): str(v) for k, v in labels.items()}
+    raise OptionError(f"{where}: a target must be \"host:port\" or {{ url = \"host:port\", labels = {{ ... }} }} "
+                      f"(job and instance are set by the scraper), got {entry!r}")
 
 
 def load_config(source) -> ScrapeConfig:
@@ -163,8 +177,9 @@ def _from_dict(raw: dict, where: str) -> ScrapeConfig:
             raise OptionError(f"{here}: job name {name!r} is used twice")
         names.add(name)
         targets = job.get("targets")
-        if not isinstance(targets, list) or not targets or not all(isinstance(t, str) and t for t in targets):
+        if not isinstance(targets, list) or not targets:
             raise OptionError(f"{here} ({name}) needs targets: a list like [\"127.0.0.1:4000\"]")
+        targets = [_target(t, f"{here} ({name})") for t in targets]
         labels = job.get("labels", {})
         if not isinstance(labels, dict) or not all(isinstance(k, str) for k in labels):
             raise OptionError(f"{here} ({name}): labels must be a table of name = \"value\"")

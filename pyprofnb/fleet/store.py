@@ -494,24 +494,42 @@ class Store:
         return frame
 
     def totals(self, by: str = "job", kind: str = "profile", sample_type=None, every=None, start=None, end=None,
-               **labels):
+               rate: bool = False, **labels):
         """The selected profiles' totals over time, one column per value of label ``by``
-        (rows: profile times, or buckets of ``every`` seconds / a pandas offset like "10s")."""
+        (rows: profile times, or buckets of ``every`` seconds / a pandas offset like "10s").
+
+        ``rate=True`` gives each profile's total per second of its duration (for CPU
+        profiles: cores busy); with ``every``, each instance's rate is its mean in the bucket
+        (carried forward over a bucket none of its profiles started in), summed over instances.
+
+        >>> store.totals(by="job", every="10s", rate=True)      # cores per service
+        """
         import pandas as pd
 
         where, params = _selection(kind, start, end, labels)
         st = self._sample_type(kind, sample_type, where, params)
         frame = self.sql(
-            f"SELECT p.time, coalesce(p.labels[?], '') AS {_ident(by)}, "
-            f"totals[list_position(sample_types, ?)] AS value FROM profiles p WHERE {where} ORDER BY p.time",
-            [by, st] + params)
+            f"SELECT p.time, coalesce(p.labels[?], '') AS by_value, coalesce(p.labels['instance'], '') AS instance, "
+            f"p.duration_nanos, totals[list_position(sample_types, ?)] AS value FROM profiles p WHERE {where} "
+            f"ORDER BY p.time", [by, st] + params)
         if frame.empty:
             return pd.DataFrame()
         frame["time"] = pd.to_datetime(frame["time"], utc=True)
         if every is not None:
             freq = f"{every}s" if isinstance(every, (int, float)) else every
             frame["time"] = frame["time"].dt.floor(freq)
-        table = frame.pivot_table(index="time", columns=by, values="value", aggfunc="sum", fill_value=0)
+        if rate:
+            if (frame["duration_nanos"] <= 0).any():
+                raise OptionError("rate=True needs profiles with a duration (delta profiles such as CPU)")
+            frame["value"] = frame["value"] / (frame["duration_nanos"] / 1e9)
+            per_instance = frame.pivot_table(index="time", columns=["by_value", "instance"], values="value",
+                                             aggfunc="mean")
+            if every is not None:
+                per_instance = per_instance.asfreq(freq).ffill()
+            table = per_instance.T.groupby(level="by_value").sum(min_count=1).T
+        else:
+            table = frame.pivot_table(index="time", columns="by_value", values="value", aggfunc="sum", fill_value=0)
+        table.columns.name = by
         table.attrs.update(sample_type=st)
         return table
 

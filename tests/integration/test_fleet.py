@@ -359,6 +359,12 @@ def test_totals_over_time_per_label(scraped):
     assert table["api"].sum() > table["web"].sum()
     bucketed = store.totals(by="job", kind="profile", every="1min")
     assert bucketed.values.sum() == table.values.sum()
+    # rate=True: each profile's CPU per second of its duration, i.e. nanoseconds of CPU per second.
+    rates = store.totals(by="job", kind="profile", rate=True)
+    for job in ("api", "web"):
+        mine = listed[listed["labels"].map(lambda x: dict(x)["job"]) == job]
+        expected = sorted(t / (d / 1e9) for t, d in zip(mine["totals"].map(lambda t: t[1]), mine["duration_nanos"]))
+        assert sorted(rates[job].dropna()) == pytest.approx(expected)
 
 
 def test_duckdb_sql_over_the_views(scraped):
