@@ -156,6 +156,23 @@ def profile_type_id(prof, kind: str, delta: bool) -> str:
 
 # ------------------------------------------------------------------ Profile -> rows
 
+# Content ids already computed in this process, by content: a scraper sees the same functions,
+# locations and stacks in profile after profile, so hashing each once saves most of the work.
+# Bounded: a table past the limit is cleared and refilled.
+_MEMO_LIMIT = 200_000
+_memo: dict[str, dict] = {"s": {}, "f": {}, "l": {}, "k": {}, "kf": {}}
+
+
+def _memoized(table: str, key, compute) -> int:
+    memo = _memo[table]
+    value = memo.get(key)
+    if value is None:
+        if len(memo) >= _MEMO_LIMIT:
+            memo.clear()
+        value = memo[key] = compute()
+    return value
+
+
 class Decomposed:
     """One profile's rows for every table (plain Python lists and NumPy columns)."""
 
@@ -169,8 +186,9 @@ class Decomposed:
         self.samples: dict = {}
 
     def string(self, value: str) -> int:
-        sid = content_id(value)
-        self.strings.setdefault(sid, value)
+        sid = _memoized("s", value, lambda: content_id(value))
+        if sid not in self.strings:
+            self.strings[sid] = value
         return sid
 
 
@@ -183,7 +201,7 @@ def decompose(prof, *, profile_id: int, labels: dict[str, str], kind: str | None
     for i in range(len(prof.func_id)):
         row = (out.string(prof.func_name[i] or ""), out.string(prof.func_system_name[i] or ""),
                out.string(prof.func_filename[i] or ""), int(prof.func_start_line[i]))
-        fid = content_id("f", *row)
+        fid = _memoized("f", row, lambda: content_id("f", *row))
         out.functions.setdefault(fid, row)
         func_ids[i] = fid
     map_ids = np.empty(len(prof.mappings), dtype=np.int64)
@@ -195,17 +213,21 @@ def decompose(prof, *, profile_id: int, labels: dict[str, str], kind: str | None
         out.mappings.setdefault(mid, row)
         map_ids[i] = mid
     loc_ids = np.empty(len(prof.loc_id), dtype=np.int64)
-    offsets = prof.line_offsets
-    line_func = func_ids[prof.line_func] if len(prof.line_func) else np.zeros(0, np.int64)
-    for i in range(len(prof.loc_id)):
-        a, b = int(offsets[i]), int(offsets[i + 1])
-        lines = list(zip(line_func[a:b].tolist(), prof.line_no[a:b].tolist(), prof.line_col[a:b].tolist()))
-        mapping = int(map_ids[prof.loc_mapping[i]]) if prof.loc_mapping[i] >= 0 else 0
-        address = _signed(int(prof.loc_address[i]))
-        folded = bool(prof.loc_folded[i])
-        flat_lines = np.array([v for line in lines for v in line], dtype=np.int64)
-        lid = content_id("l", mapping, address, folded, flat_lines)
-        out.locations.setdefault(lid, (mapping, address, folded, lines))
+    offsets = prof.line_offsets.tolist()
+    line_func = (func_ids[prof.line_func] if len(prof.line_func) else np.zeros(0, np.int64)).tolist()
+    line_no, line_col = prof.line_no.tolist(), prof.line_col.tolist()
+    loc_mapping, loc_address, loc_folded = prof.loc_mapping.tolist(), prof.loc_address.tolist(), prof.loc_folded.tolist()
+    for i in range(len(loc_ids)):
+        a, b = offsets[i], offsets[i + 1]
+        lines = tuple(zip(line_func[a:b], line_no[a:b], line_col[a:b]))
+        mapping = int(map_ids[loc_mapping[i]]) if loc_mapping[i] >= 0 else 0
+        address = _signed(loc_address[i])
+        folded = bool(loc_folded[i])
+        key = (mapping, address, folded, lines)
+        lid = _memoized("l", key, lambda: content_id(
+            "l", mapping, address, folded, np.array([v for line in lines for v in line], dtype=np.int64)))
+        if lid not in out.locations:
+            out.locations[lid] = (mapping, address, folded, lines)
         loc_ids[i] = lid
 
     # Stacks: one id per distinct location sequence.
@@ -219,10 +241,10 @@ def decompose(prof, *, profile_id: int, labels: dict[str, str], kind: str | None
         key = seq.tobytes()
         sid = seen.get(key)
         if sid is None:
-            sid = content_id("k", seq)
+            sid = _memoized("k", key, lambda: content_id("k", seq))
             seen[key] = sid
             if sid not in out.stacks:
-                funcs = [f for lid in seq.tolist() for f, _, _ in out.locations[lid][3]]
+                funcs = _memoized("kf", key, lambda: [f for lid in seq.tolist() for f, _, _ in out.locations[lid][3]])
                 out.stacks[sid] = (seq.tolist(), funcs)
         stack_ids[i] = sid
 

@@ -216,9 +216,12 @@ def _dictionary_table(table: str, rows: dict, schema, pa):
 
 
 def _samples_table(parts, schema, pa):
-    values = []
-    for p in parts:
-        values.extend(p.samples["values"].tolist())
+    # values: one list per sample, built from the flat (n x k) arrays without a Python loop.
+    flat = np.concatenate([p.samples["values"].ravel() for p in parts]) if parts else np.zeros(0, np.int64)
+    lengths = np.concatenate([np.full(len(p.samples["stack_id"]), p.samples["values"].shape[1], dtype=np.int64)
+                              for p in parts])
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    values = pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), pa.array(flat, type=pa.int64()))
     return pa.table({
         "profile_id": np.concatenate([p.samples["profile_id"] for p in parts]),
         "time": pa.array(np.concatenate([p.samples["time"] for p in parts]), type=schema.field("time").type),
