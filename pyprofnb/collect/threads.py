@@ -20,8 +20,12 @@ import dataclasses
 import sys
 import threading
 import time
+import weakref
 
 from ..model.profile import Profile, ProfileBuilder
+from . import _engine
+
+_set_paused = _engine.set_paused if _engine is not None else (lambda flag: False)
 
 # A frame as ProfileBuilder takes it: (function, file, line, start_line).
 Frame = tuple
@@ -57,20 +61,57 @@ class ThreadInfo:
 
 _created_lock = threading.Lock()
 _created: collections.Counter = collections.Counter()  # creation stack -> threads created
-_creator: "dict[int, tuple[int, Frame]]" = {}  # id(Thread) -> (creator ident, start() caller)
+# Thread -> (creator ident, start() caller); weak, so finished threads do not pile up.
+_creator: "weakref.WeakKeyDictionary[threading.Thread, tuple[int, Frame]]" = weakref.WeakKeyDictionary()
 _original_start = threading.Thread.start
 # Threads alive before we started watching have no known creation stack; like Go's main
 # thread record they get one pseudo frame, so the count text stays parseable by pprof.
 _BEFORE = ("<thread created before pyprofnb watched>", "", 0, 0)
 
 
+_start_listeners: list = []  # called with each Thread once it runs (native_id known)
+
+
+def add_start_listener(fn) -> None:
+    """Call ``fn(thread)`` after each ``Thread.start`` (the CPU profiler learns names of
+    threads too short-lived to be seen alive)."""
+    _start_listeners.append(fn)
+
+
+def remove_start_listener(fn) -> None:
+    try:
+        _start_listeners.remove(fn)
+    except ValueError:
+        pass
+
+
 def _recording_start(self, *args, **kwargs):
-    caller = sys._getframe(1)
-    stack = tuple(frame_stack(caller, limit=64))
-    with _created_lock:
-        _created[stack] += 1
-        _creator[id(self)] = (threading.get_ident(), stack[0] if stack else _BEFORE)
-    return _original_start(self, *args, **kwargs)
+    # The recording is pyprofnb's work, not the caller's: no sample of it (set_paused
+    # allocates nothing, unlike a with-statement).
+    previous = _set_paused(True)
+    try:
+        caller = sys._getframe(1)
+        stack = tuple(frame_stack(caller, limit=64))
+        with _created_lock:
+            _created[stack] += 1
+            _creator[self] = (threading.get_ident(), stack[0] if stack else _BEFORE)
+    finally:
+        _set_paused(previous)
+    result = _original_start(self, *args, **kwargs)
+    if _start_listeners:
+        previous = _set_paused(True)
+        try:
+            for fn in list(_start_listeners):
+                fn(self)
+        finally:
+            _set_paused(previous)
+    return result
+
+
+# The wrapper's frame sits between the caller and Thread.start in every stack taken under
+# it; the CPU and heap profiles leave it out, as if the caller had called start() directly.
+SHIM_CODE = _recording_start.__code__
+SHIM_FILE_AND_NAME = (SHIM_CODE.co_filename, SHIM_CODE.co_qualname)
 
 
 def _install_start_hook() -> None:
@@ -111,7 +152,7 @@ def snapshot(*, exclude: set[int] = frozenset()) -> list[ThreadInfo]:
             native_id=getattr(thread, "native_id", None),
             daemon=thread.daemon if thread is not None else None,
             stack=stack,
-            created_by=_creator.get(id(thread)) if thread is not None else None,
+            created_by=_creator.get(thread) if thread is not None else None,
         ))
     del frames
     return out
