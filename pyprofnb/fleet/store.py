@@ -413,7 +413,12 @@ class Store:
                         f"WHERE {where} ORDER BY time_nanos, profile_id", params)
 
     def profile(self, profile_id: int):
-        """The stored profile, exactly as it was added (same contents, same encoding)."""
+        """The stored profile as it was added. "Identical" means: the Profile read back
+        encodes (``to_bytes()``) to the same bytes as the Profile that was added; tables keep
+        their order, labels, mappings, comments and times come back unchanged. For pprof
+        written by pyprofnb (our servers) that is the original bytes themselves; other writers
+        (Go) order their string tables differently, so their files come back as the same
+        Profile rather than the same bytes."""
         rows = self._arrow("SELECT * FROM profiles WHERE profile_id = ?", [int(profile_id)]).to_pylist()
         if not rows:
             raise StoreError(f"{self.path}: no profile with id {profile_id}")
