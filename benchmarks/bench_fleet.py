@@ -39,11 +39,16 @@ sys.path.insert(0, str(REPO))
 
 
 def _servers(n: int):
-    from demo_server.launch import start_server
+    from demo_server.launch import start_server, stop_server
 
     started = []
-    for _ in range(n):
-        started.append(start_server("-m", "demo_server", cwd=REPO, timeout=120))
+    try:
+        for _ in range(n):
+            started.append(start_server("-m", "demo_server", cwd=REPO, timeout=120))
+    except BaseException:
+        for proc, _ in started:
+            stop_server(proc)
+        raise
     return started
 
 
@@ -79,7 +84,7 @@ def bench_scrape(targets: int, interval: float, duration: float) -> None:
         time.sleep(interval + 2)  # let the reference's in-flight requests finish
 
         config = {"interval": interval, "profiles": profiles,
-                  "jobs": [{"name": f"svc{i % 5}", "targets": [u]} for i, u in enumerate(urls)]}
+                  "jobs": [{"name": f"svc{j}", "targets": urls[j::5]} for j in range(min(5, len(urls)))]}
         scraper = Scraper(config, tmp / "store")
         got = _measure(scraper.start, scraper.stop, duration, interval)
         stored = int(scraper.status()["stored"].sum())

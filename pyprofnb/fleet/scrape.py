@@ -196,7 +196,7 @@ class Scraper:
                     status.scrapes += 1
                     status.consecutive_failures = 0
                     status.last_success = time.time()
-                time_nanos = prof.time_nanos or (wall if not target.profile.delta else wall)
+                time_nanos = prof.time_nanos or wall  # the server's own time when it gives one
                 try:
                     self._queue.put((target, prof, time_nanos), timeout=max(1.0, interval))
                 except queue.Full:

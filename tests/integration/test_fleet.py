@@ -123,7 +123,7 @@ def test_scrape_labels_and_delta_semantics(scraped, servers):
         gaps = np.diff(np.sort(one["time_nanos"].to_numpy())) / 1e9
         assert ((gaps >= 2.0) & (gaps < 6)).all(), gaps  # back to back, never overlapping
     assert cpu["profile_type"].iloc[0] == "process_cpu:cpu:nanoseconds:cpu:nanoseconds:delta"
-    assert (cpu.groupby(cpu["labels"].map(lambda x: dict(x)["job"])).size() >= 3).all()
+    assert (cpu.groupby(cpu["labels"].map(lambda x: dict(x)["job"])).size() >= 2).all()
     assert len(listed[listed["kind"] == "heap"]) >= 6  # a snapshot every 2 s per target, 9 s
     stored_ids = {e.profile_id for e in events if e.kind == "stored"}
     assert stored_ids == set(listed["profile_id"])
