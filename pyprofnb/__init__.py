@@ -50,6 +50,15 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
 
+def __getattr__(name):
+    # pyprofnb.store / pyprofnb.fleet on first use: they need the `fleet` extra (pyarrow, duckdb).
+    if name in ("store", "fleet"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'pyprofnb' has no attribute {name!r}")
+
+
 def load_ipython_extension(ipython):  # pragma: no cover - exercised by the notebook tests
     from .jupyter.magic import load_ipython_extension as _load
 
