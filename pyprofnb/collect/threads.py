@@ -22,7 +22,10 @@ import threading
 import time
 import weakref
 
-from ..model.profile import Profile, ProfileBuilder
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the model (and NumPy) is imported when a profile is built, not before
+    from ..model.profile import Profile
 from . import _engine
 
 _set_paused = _engine.set_paused if _engine is not None else (lambda flag: False)
@@ -169,6 +172,7 @@ def goroutine_profile(threads: list[ThreadInfo] | None = None, *, with_labels: b
     counts: collections.Counter = collections.Counter()
     for t in threads:
         counts[(tuple(t.stack), t.name if with_labels else None)] += 1
+    from ..model.profile import ProfileBuilder
     b = ProfileBuilder([("goroutine", "count")], period_type=("goroutine", "count"), period=1)
     for (stack, name), n in counts.items():
         b.add(stack, [n], labels={"thread": name} if name is not None else None)
@@ -179,6 +183,7 @@ def threadcreate_profile() -> Profile:
     """Threads created, by the stack that called ``Thread.start`` (``threadcreate/count``)."""
     with _created_lock:
         items = list(_created.items())
+    from ..model.profile import ProfileBuilder
     b = ProfileBuilder([("threadcreate", "count")], period_type=("threadcreate", "count"), period=1)
     for stack, n in items:
         b.add(stack, [n])

@@ -18,7 +18,10 @@ import sys
 import threading
 import time
 
-from ..model.profile import Profile, ProfileBuilder
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the model (and NumPy) is imported when a profile is built, not before
+    from ..model.profile import Profile
 from . import check_hz
 from .threads import code_frame
 
@@ -36,7 +39,7 @@ class WallProfiler:
         # (thread ident, ((code, line), ...)) -> [samples, nanoseconds]
         self._counts: dict = collections.defaultdict(lambda: [0, 0])
         self._names: dict[int, str] = {}
-        self._start_ns = 0
+        self._start_ns = self._end_ns = 0
 
     def start(self) -> "WallProfiler":
         self._start_ns = time.time_ns()
@@ -69,6 +72,7 @@ class WallProfiler:
             frame = None
 
     def stop(self) -> Profile:
+        self._end_ns = time.time_ns()
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
@@ -76,6 +80,7 @@ class WallProfiler:
         return self.profile
 
     def _build(self) -> Profile:
+        from ..model.profile import ProfileBuilder
         b = ProfileBuilder(
             [("samples", "count"), ("wall", "nanoseconds")],
             period_type=("wall", "nanoseconds"), period=1_000_000_000 // self.hz,
@@ -85,7 +90,7 @@ class WallProfiler:
             resolved = [frames.get(key) or frames.setdefault(key, code_frame(*key)) for key in stack]
             name = self._names.get(ident, f"<no threading.Thread {ident:#x}>")
             b.add(resolved, [n, ns], labels={"thread": name, "thread_id": str(ident)})
-        return b.build(time_nanos=self._start_ns, duration_nanos=time.time_ns() - self._start_ns)
+        return b.build(time_nanos=self._start_ns, duration_nanos=self._end_ns - self._start_ns)
 
     def __enter__(self) -> "WallProfiler":
         return self.start()
