@@ -32,6 +32,11 @@ _LAZY = {
 
 def __getattr__(name: str):
     module = _LAZY.get(name)
+    if module is None and name in ("store", "fleet"):
+        # pyprofnb.store / pyprofnb.fleet on first use: they need the `fleet` extra (pyarrow, duckdb).
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
     if module is None:
         raise AttributeError(f"module 'pyprofnb' has no attribute {name!r}")
     import importlib
@@ -48,15 +53,6 @@ def _install_convenience() -> None:
 
 def __dir__():
     return sorted(set(globals()) | set(_LAZY))
-
-
-def __getattr__(name):
-    # pyprofnb.store / pyprofnb.fleet on first use: they need the `fleet` extra (pyarrow, duckdb).
-    if name in ("store", "fleet"):
-        import importlib
-
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'pyprofnb' has no attribute {name!r}")
 
 
 def load_ipython_extension(ipython):  # pragma: no cover - exercised by the notebook tests
