@@ -23,7 +23,10 @@ import threading
 import time
 import weakref
 
-from ..model.profile import Profile, ProfileBuilder
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the model (and NumPy) is imported when a profile is built, not before
+    from ..model.profile import Profile
 from . import aio
 from . import _engine
 
@@ -190,6 +193,7 @@ def goroutine_profile(threads: list[ThreadInfo] | None = None, *, with_labels: b
     for task in tasks:
         labels = (("thread", names.get(task.thread, "")), ("task", task.name)) if with_labels else ()
         counts[(tuple(task.stack), labels)] += 1
+    from ..model.profile import ProfileBuilder
     b = ProfileBuilder([("goroutine", "count")], period_type=("goroutine", "count"), period=1)
     for (stack, labels), n in counts.items():
         b.add(stack, [n], labels=dict(labels) or None)
@@ -200,6 +204,7 @@ def threadcreate_profile() -> Profile:
     """Threads created, by the stack that called ``Thread.start`` (``threadcreate/count``)."""
     with _created_lock:
         items = list(_created.items())
+    from ..model.profile import ProfileBuilder
     b = ProfileBuilder([("threadcreate", "count")], period_type=("threadcreate", "count"), period=1)
     for stack, n in items:
         b.add(stack, [n])

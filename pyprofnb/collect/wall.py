@@ -25,7 +25,10 @@ import sys
 import threading
 import time
 
-from ..model.profile import Profile, ProfileBuilder
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the model (and NumPy) is imported when a profile is built, not before
+    from ..model.profile import Profile
 from . import check_hz
 from . import aio
 from .threads import code_frame
@@ -45,7 +48,7 @@ class WallProfiler:
         self._counts: dict = collections.defaultdict(lambda: [0, 0])
         self._tasks_skipped = 0
         self._names: dict[int, str] = {}
-        self._start_ns = 0
+        self._start_ns = self._end_ns = 0
 
     def start(self) -> "WallProfiler":
         self._start_ns = time.time_ns()
@@ -87,6 +90,7 @@ class WallProfiler:
                 cell[1] += elapsed
 
     def stop(self) -> Profile:
+        self._end_ns = time.time_ns()
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
@@ -94,6 +98,7 @@ class WallProfiler:
         return self.profile
 
     def _build(self) -> Profile:
+        from ..model.profile import ProfileBuilder
         b = ProfileBuilder(
             [("samples", "count"), ("wall", "nanoseconds")],
             period_type=("wall", "nanoseconds"), period=1_000_000_000 // self.hz,
@@ -110,7 +115,7 @@ class WallProfiler:
         if self._tasks_skipped:
             b.comments.append(f"{self._tasks_skipped} awaiting asyncio tasks a tick beyond the first "
                               f"{aio.MAX_WALL_TASKS} were not sampled")
-        return b.build(time_nanos=self._start_ns, duration_nanos=time.time_ns() - self._start_ns)
+        return b.build(time_nanos=self._start_ns, duration_nanos=self._end_ns - self._start_ns)
 
     def __enter__(self) -> "WallProfiler":
         return self.start()
