@@ -32,6 +32,11 @@ _LAZY = {
 
 def __getattr__(name: str):
     module = _LAZY.get(name)
+    if module is None and name in ("store", "fleet"):
+        # pyprofnb.store / pyprofnb.fleet on first use: they need the `fleet` extra (pyarrow, duckdb).
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
     if module is None:
         raise AttributeError(f"module 'pyprofnb' has no attribute {name!r}")
     import importlib
