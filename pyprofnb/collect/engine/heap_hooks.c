@@ -128,6 +128,9 @@ heap_start(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_RuntimeError, "heap profiling already in use");
         return NULL;
     }
+    if (pnb_walk_guard_ensure() < 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
     pnb_heap_clear();
     g_heap_rate = rate;
     pnb_heap_seed();

@@ -1,6 +1,12 @@
 /* The module object of pyprofnb.collect._engine (see engine.h for the files). */
 #include "engine.h"
 
+static PyObject *
+pnb_walk_stats_py(PyObject *self, PyObject *noargs)
+{
+    return pnb_walk_stats();
+}
+
 static PyMethodDef engine_methods[] = {
     {"cpu_start", cpu_start, METH_VARARGS, "cpu_start(hz): install the handler, arm sampling."},
     {"cpu_sync", cpu_sync, METH_VARARGS,
@@ -17,6 +23,8 @@ static PyMethodDef engine_methods[] = {
     {"heap_snapshot", heap_snapshot, METH_NOARGS, "Per-stack unsampled counters."},
     {"heap_stats", heap_stats, METH_NOARGS, "Counters of the heap sampler."},
     {"heap_after_fork", heap_after_fork, METH_NOARGS, "Reset heap state in a fork child."},
+    {"walk_stats", (PyCFunction)pnb_walk_stats_py, METH_NOARGS, "Counters of the frame walk."},
+    {"_walk_probe", pnb_walk_probe, METH_VARARGS, "Fault injection: walk from an address."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -29,6 +37,9 @@ static struct PyModuleDef engine_module = {
 PyMODINIT_FUNC
 PyInit__engine(void)
 {
+    if (pnb_walk_check_runtime() < 0) {
+        return NULL; /* ImportError with the reason */
+    }
     PyObject *m = PyModule_Create(&engine_module);
     if (m == NULL) {
         return NULL;

@@ -115,6 +115,7 @@ cpu_sync(PyObject *self, PyObject *args)
     if (!atomic_load(&g_cpu_active)) {
         Py_RETURN_NONE;
     }
+    pnb_walk_guard_ensure(); /* still in front of any fault handler installed since */
     long created = pnb_timers_sync(exclude_tid);
     if (created < 0) {
         return PyErr_NoMemory();
@@ -161,6 +162,9 @@ cpu_start(PyObject *self, PyObject *args)
             return PyErr_SetFromErrno(PyExc_OSError);
         }
         g_handler_installed = 1;
+    }
+    if (pnb_walk_guard_ensure() < 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
     }
     g_cpu_unknown_frames = 0;
     atomic_store(&g_cpu_captures, 0);
