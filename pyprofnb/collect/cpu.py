@@ -23,7 +23,7 @@ import time
 
 from ..errors import ProfilingError, ProfilingInUseError
 from ..profile import Profile, ProfileBuilder
-from . import UNAVAILABLE_REASON, _engine
+from . import UNAVAILABLE_REASON, _engine, fallback
 
 DEFAULT_HZ = 100
 _DRAIN_INTERVAL = 0.02
@@ -33,9 +33,19 @@ _lock = threading.Lock()
 _session: "_Session | None" = None
 
 
+# Where the engine is missing, the pure-Python fallback sampler (approximate) takes over.
+_FALLBACK_REASON = fallback.unavailable_reason() if _engine is None else ""
+
+
 def available() -> bool:
-    """Whether the native engine loaded (Linux, CPython 3.11)."""
-    return _engine is not None
+    """Whether CPU profiles can be taken here: by the native engine, or the fallback sampler."""
+    return _engine is not None or not _FALLBACK_REASON
+
+
+def mode() -> str:
+    """``"native"`` (the engine), ``"fallback"`` (approximate: see collect/fallback.py) or
+    ``"unavailable"``."""
+    return "native" if _engine is not None else "fallback" if not _FALLBACK_REASON else "unavailable"
 
 
 def running() -> bool:
@@ -45,13 +55,13 @@ def running() -> bool:
 def start(hz: int = DEFAULT_HZ) -> None:
     """Start profiling every thread's CPU at ``hz`` samples per CPU-second of each thread."""
     global _session
-    if _engine is None:
-        raise ProfilingError(f"cpu profiling is unavailable: {UNAVAILABLE_REASON}")
+    if not available():
+        raise ProfilingError(f"cpu profiling is unavailable: {UNAVAILABLE_REASON}; {_FALLBACK_REASON}")
     hz = _check_hz(hz)
     with _lock:
         if _session is not None:
             raise ProfilingInUseError("cpu profiling already in use")
-        session = _Session(hz)
+        session = _Session(hz) if _engine is not None else fallback.FallbackSession(hz, UNAVAILABLE_REASON)
         session.start()
         _session = session
 
@@ -80,7 +90,10 @@ def profile(seconds: float, hz: int = DEFAULT_HZ, stop_event: threading.Event | 
 
 def stats() -> dict:
     """The engine's counters: captures, drops, unknown frames, live timers."""
-    return _engine.cpu_stats() if _engine is not None else {}
+    if _engine is None:
+        session = _session
+        return session.stats() if session is not None else {"engine": mode()}
+    return {**_engine.cpu_stats(), **_engine.walk_stats()}
 
 
 class CPUProfiler:

@@ -62,6 +62,7 @@
 #include <internal/pycore_frame.h>
 #include <internal/pycore_runtime.h>
 #else
+#include <internal/pycore_frame.h>
 #include <internal/pycore_interpframe.h>
 #include <internal/pycore_genobject.h>
 #include <internal/pycore_runtime.h>
@@ -88,7 +89,11 @@ static inline PyThreadState *pnb_tstate_of_this_thread(void)
 /* The thread state of the GIL holder; allocator hooks on OBJ/MEM run with the GIL held. */
 static inline PyThreadState *pnb_tstate_holding_gil(void)
 {
+#if PNB_PY == 311
     return _PyThreadState_UncheckedGet();
+#else
+    return PyThreadState_GetUnchecked();
+#endif
 }
 
 /* The newest frame of a thread (NULL while a thread is starting). 3.11: the cframe is
@@ -164,6 +169,15 @@ static inline PyObject *pnb_frame_executable(pnb_frame *f)
 #else
     return (PyObject *)(f->f_executable.bits & ~(uintptr_t)Py_TAG_BITS);
 #endif
+}
+
+/* A frame's namespaces: a live frame's globals and builtins are dicts (borrowed references
+ * the frame keeps valid); a value that is no frame almost never has two dicts there. */
+static inline int pnb_frame_namespaces_ok(pnb_frame *f)
+{
+    PyObject *g = f->f_globals, *b = f->f_builtins;
+    return g != NULL && b != NULL && ((uintptr_t)g & (sizeof(void *) - 1)) == 0 &&
+           ((uintptr_t)b & (sizeof(void *) - 1)) == 0 && PyDict_Check(g) && PyDict_Check(b);
 }
 
 /* Code units of a code object's bytecode (frames' instruction pointers index into it). */

@@ -8,9 +8,10 @@
  *   1. Every frame pointer is checked against memory the interpreter owns for that thread
  *      before anything in it is trusted: a frame owned by the thread must lie, whole (its
  *      code's co_framesize slots), inside the used part of one of the thread's data-stack
- *      chunks, below the newer frames of the same chunk (callers sit under callees); a
- *      generator's frame must be embedded in a generator, coroutine or async generator that
- *      is running now; entry and shim frames (3.13+: on the C stack or in the thread state)
+ *      chunks, below the newer frames of the same chunk (callers sit under callees), with
+ *      dicts for globals and builtins, and the newest one must end where the used data
+ *      stack ends (or just below one pushed, not yet linked frame); a generator's frame must
+ *      be embedded in a generator, coroutine or async generator that is running now; entry and shim frames (3.13+: on the C stack or in the thread state)
  *      are never recorded, only stepped over. A code pointer must be a code object whose
  *      bytecode contains the frame's instruction. The first frame that fails ends the walk
  *      (the stack is cut there and counted in pnb_walk_stats, never guessed).
@@ -18,7 +19,9 @@
  *      before it writes cframe.current_frame, so a signal landing between the two sees an
  *      uninitialised C-stack slot; 3.13+ compilers may reorder the stores that link a new
  *      frame. A stale pointer lands outside the used data stack, or overlapping a newer
- *      frame, or on a value that is no running generator, and is refused.
+ *      frame, or inside a live frame's value stack (where images of frames popped earlier
+ *      linger, holding pointers to code objects that may be dead), or on a value that is no
+ *      running generator, and is refused.
  *   2. The reads themselves are fault-proof: a walk runs under a SIGSEGV/SIGBUS guard
  *      (sigsetjmp; a fault inside a walk jumps back and ends that walk; any other fault goes
  *      to the handler that was there before, e.g. faulthandler, then to the default action).
@@ -150,6 +153,17 @@ pnb_valid_code(pnb_frame *f)
     return (PyCodeObject *)exe;
 }
 
+/* Whether [end, top) is empty or exactly one frame with a code object (pushed, not linked). */
+static int
+pnb_top_gap_ok(char *end, char *top)
+{
+    if (end == top) {
+        return 1;
+    }
+    PyCodeObject *code = pnb_valid_code((pnb_frame *)end);
+    return code != NULL && end + pnb_code_framesize(code) * (Py_ssize_t)sizeof(PyObject *) == top;
+}
+
 /* ------------------------------------------------------------------ walk -- */
 
 /* Walk the frame chain of `ts` into out[0..max), leaf first. */
@@ -172,6 +186,7 @@ walk(PyThreadState *ts, pnb_raw_frame *out, int max, int *truncated)
     t_guard = &env;
 
     int nranges = pnb_ranges(ts, ranges);
+    int newest_owned = 1;
     pnb_frame *embedded = pnb_embedded_frame(ts);
     pnb_frame *f = pnb_top_frame(ts);
     for (int steps = 0; f != NULL; steps++) {
@@ -196,8 +211,18 @@ walk(PyThreadState *ts, pnb_raw_frame *out, int max, int *truncated)
                 goto refuse;
             }
             char *hi = lo + pnb_code_framesize(code) * (Py_ssize_t)sizeof(PyObject *);
-            if (hi > ranges[k].floor || hi <= lo) {
-                goto refuse; /* overlaps a newer frame or runs past the used stack */
+            if (hi > ranges[k].floor || hi <= lo || !pnb_frame_namespaces_ok(f)) {
+                goto refuse; /* overlaps a newer frame, runs past the used stack, no frame */
+            }
+            if (newest_owned) {
+                /* The thread's newest frame ends where the used data stack ends, or just
+                 * below one frame that is pushed but not linked yet (a call in progress).
+                 * A stale pointer into the value stack of a live frame, where images of
+                 * frames popped earlier can linger, ends anywhere else. */
+                if (k != 0 || !pnb_top_gap_ok(hi, ranges[0].hi)) {
+                    goto refuse;
+                }
+                newest_owned = 0;
             }
             ranges[k].floor = lo;
         }
