@@ -69,6 +69,15 @@ host_files() {  # DNS and the host's CA bundle (sid's ca-certificates rewrites i
     cp -L /etc/ssl/certs/ca-certificates.crt "$dir/etc/ssl/certs/ca-certificates.crt"
 }
 
+go_tools() {  # go_tools DIR
+    # Go 1.25+ ship no prebuilt pprof: `go tool pprof` would compile it into the GOCACHE of
+    # each caller (the tests use a fresh one per session, a minute of CPU each). Build it once
+    # into GOROOT's tool directory, where `go tool` looks first, as Go 1.19 shipped it.
+    local dir=$1
+    in_root "$dir" sh -c 'set -e; t="$(go env GOTOOLDIR)/pprof"; [ -x "$t" ] && exit 0;
+        GOCACHE=/tmp/pyprofnb-gocache GOTOOLCHAIN=local go build -o "$t" cmd/pprof; rm -rf /tmp/pyprofnb-gocache'
+}
+
 in_root() {  # in_root DIR CMD...
     local dir=$1; shift
     chroot "$dir" "${CLEAN_ENV[@]}" "$@"
@@ -99,7 +108,9 @@ build() {
         || { tail -20 "$ROOT.apt.log" >&2; die "apt-get install in the chroot failed (log: $ROOT.apt.log)"; }
     in_root "$tmp" apt-get clean
     host_files "$tmp"   # after ca-certificates ran
+    go_tools "$tmp"
     cleanup
+    touch "$tmp/.pyprofnb-go-tools"
     echo "$pkgs" > "$tmp/.pyprofnb-sid-ready"
     mv "$tmp" "$ROOT"
     echo "chroot.sh: built $ROOT in $((SECONDS - t0)) s"
@@ -114,6 +125,12 @@ ensure() {
         build
     fi
     host_files "$ROOT"
+    if [ ! -f "$ROOT/.pyprofnb-go-tools" ]; then
+        mount_inside "$ROOT"
+        go_tools "$ROOT"
+        cleanup
+        touch "$ROOT/.pyprofnb-go-tools"
+    fi
     flock -u 9
 }
 

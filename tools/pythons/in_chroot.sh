@@ -1,7 +1,10 @@
-# Runs inside the sid chroot (see matrix.sh): in_chroot.sh VERSION TEST_FILE... [PYTEST ARGS]
+# Runs inside the sid chroot (see matrix.sh):
+#   in_chroot.sh VERSION test TEST_FILE... [PYTEST ARGS]
+#   in_chroot.sh VERSION bench [BENCHMARK ARGS]
 set -eu
 v=$1
-shift
+mode=$2
+shift 2
 src=/work/pyprofnb
 venv=/opt/pyprofnb-venv/$v
 py=$venv/bin/python
@@ -32,4 +35,8 @@ print(sys.version.split()[0], 'engine:', cpu.mode(), UNAVAILABLE_REASON)
 sys.exit(0 if cpu.mode() == 'native' else 1)
 "
 export PATH="$venv/bin:$PATH" GOTOOLCHAIN=local GOFLAGS=-mod=mod
+if [ "$mode" = bench ]; then
+    "$py" benchmarks/bench_versions.py "$@"
+    exec "$py" benchmarks/bench_server.py
+fi
 exec "$py" -m pytest -p no:cacheprovider -q "$@"

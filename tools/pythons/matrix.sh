@@ -5,6 +5,7 @@
 #   tools/pythons/matrix.sh                 every version the chroot has
 #   PYTHONS="3.14" tools/pythons/matrix.sh  some of them
 #   tools/pythons/matrix.sh -k heap         extra arguments go to pytest
+#   PYTHONS_MODE=bench tools/pythons/matrix.sh   the engine's overhead benchmarks instead
 #
 # The working tree (tracked and untracked, not ignored files) is copied into the chroot;
 # each version gets a venv there, kept between runs, with the package's dependencies and
@@ -47,7 +48,13 @@ failed=()
 for v in $versions; do
     echo "=== CPython $v (sid chroot) ==="
     t1=$SECONDS
-    if "$CHROOT" run sh /work/pyprofnb/tools/pythons/in_chroot.sh "$v" "${tests[@]}" "$@"; then
+    if [ "${PYTHONS_MODE:-test}" = bench ]; then
+        set -- "$@"
+        run=(sh /work/pyprofnb/tools/pythons/in_chroot.sh "$v" bench "$@")
+    else
+        run=(sh /work/pyprofnb/tools/pythons/in_chroot.sh "$v" test "${tests[@]}" "$@")
+    fi
+    if "$CHROOT" run "${run[@]}"; then
         echo "=== CPython $v: passed in $((SECONDS - t1)) s ==="
     else
         echo "=== CPython $v: FAILED (after $((SECONDS - t1)) s) ==="
