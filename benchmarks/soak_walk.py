@@ -1,4 +1,4 @@
-"""The frame walk under fire for minutes (`make soak-walk`): tests/walk_stress.py in
+"""The frame walk under fire for minutes (`make soak-walk`): tests/integration/walk_stress.py in
 back-to-back child processes (exec(compile(...)) loops, class creation, gc storms, thread
 churn; CPU profiling at 10 kHz, heap sampling at rate 512), until the time is up. Any child
 that dies (a fault in the walk kills it with SIGSEGV) is reported with its stderr and makes
@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-STRESS = Path(__file__).resolve().parent.parent / "tests" / "walk_stress.py"
+STRESS = Path(__file__).resolve().parent.parent / "tests" / "integration" / "walk_stress.py"
 
 
 def main() -> int:

@@ -30,7 +30,7 @@ import threading
 import time
 
 from ..errors import ProfilingError
-from ..profile import Profile, ProfileBuilder
+from ..model.profile import Profile, ProfileBuilder
 
 COMMENT = (
     "approximate CPU profile: pyprofnb's pure-Python fallback sampler (the native engine is "

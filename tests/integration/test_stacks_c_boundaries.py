@@ -1,7 +1,7 @@
 """The whole Python stack is seen through C code: sorted(key=), generators driven by
 builtins, map, functools.reduce, a C decorator (lru_cache), with-statements (a class and
 contextlib), __init__ called by type.__call__, a property, asyncio tasks; with the JIT on
-where the interpreter has one. The workload is tests/stacks_workload.py (0.4 s of CPU per
+where the interpreter has one. The workload is stacks_workload.py beside this file (0.4 s of CPU per
 construct in 2 ms calls, profiled at 1000 Hz: about 400 samples each).
 
 Bounds. Each construct's leaf gets ~400 samples: the timers count the thread's own CPU, so
@@ -21,7 +21,7 @@ import pytest
 
 from pyprofnb.collect import cpu
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WORKLOAD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stacks_workload.py")
 
 

@@ -8,7 +8,7 @@ that stops there (instead of stepping over it) sees only the leaf. For every con
 script reports how many CPU samples have the leaf ``burn_<construct>`` and how many of those
 also have ``outer_<construct>`` and ``main`` below it.
 
-    python tests/stacks_workload.py [--seconds-each 0.4] [--hz 1000]
+    python tests/integration/stacks_workload.py [--seconds-each 0.4] [--hz 1000]
 The engine (or, with PYPROFNB_ENGINE=fallback, the fallback sampler) is whatever
 pyprofnb.collect.cpu uses here; PYTHON_JIT=1 turns on the JIT on builds that have one.
 """
@@ -23,7 +23,7 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from pyprofnb.collect import cpu  # noqa: E402
 

@@ -25,7 +25,7 @@ from pyprofnb.collect import cpu
 
 pytestmark = pytest.mark.skipif(cpu.mode() != "native", reason=f"native engine unavailable: {cpu.mode()}")
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STRESS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "walk_stress.py")
 
 

@@ -8,7 +8,7 @@ by the gc) re-publishes the thread's current frame, which is where a walk from a
 handler can meet a half-written frame chain (CPython 3.11 publishes tstate->cframe before
 setting cframe.current_frame).
 
-    python tests/walk_stress.py --seconds 20     # prints one JSON line of counters
+    python tests/integration/walk_stress.py --seconds 20     # prints one JSON line of counters
 Exit status 0 means the process survived and its profiles validated; a fault in the walk
 kills the process (SIGSEGV), which is what the callers look for.
 """
@@ -17,11 +17,12 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import sys
 import threading
 import time
 
-sys.path.insert(0, __import__("os").path.dirname(__import__("os").path.dirname(__import__("os").path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from pyprofnb.collect import cpu, heap  # noqa: E402
 
