@@ -211,8 +211,15 @@ walk(PyThreadState *ts, pnb_raw_frame *out, int max, int *truncated)
                 goto refuse;
             }
             char *hi = lo + pnb_code_framesize(code) * (Py_ssize_t)sizeof(PyObject *);
-            if (hi > ranges[k].floor || hi <= lo || !pnb_frame_namespaces_ok(f)) {
-                goto refuse; /* overlaps a newer frame, runs past the used stack, no frame */
+            if (hi > ranges[k].floor || hi <= lo) {
+                goto refuse; /* overlaps a newer frame or runs past the used stack */
+            }
+            /* A frame that will be recorded needs its namespaces (the 3.13 __init__ shim,
+             * never recorded, has none). */
+            Py_ssize_t at = pnb_frame_lasti(f, code);
+            if (at >= -1 && at < pnb_code_units(code) && !pnb_frame_incomplete(f, code, owner) &&
+                !pnb_frame_namespaces_ok(f)) {
+                goto refuse;
             }
             if (newest_owned) {
                 /* The thread's newest frame ends where the used data stack ends, or just
