@@ -2,10 +2,10 @@
 builtins, map, functools.reduce, a C decorator (lru_cache), with-statements (a class and
 contextlib), __init__ called by type.__call__, a property, asyncio tasks; with the JIT on
 where the interpreter has one. The workload is stacks_workload.py beside this file (0.4 s of CPU per
-construct in 2 ms calls, profiled at 1000 Hz: about 400 samples each).
+construct in 2 ms calls, profiled at 1000 Hz: about 300 samples each).
 
-Bounds. Each construct's leaf gets ~400 samples: the timers count the thread's own CPU, so
-0.4 s at 1000 Hz is close to deterministic, and 100 leaves room for a loaded machine
+Bounds. Each construct's leaf gets ~300 samples: the timers count the thread's own CPU, so
+0.3 s at 1000 Hz is close to deterministic, and 100 leaves room for a loaded machine
 charging part of a slice elsewhere. A sample may legitimately be cut only when the signal lands
 inside the few instructions that link a new frame: with one call per 2 ms that is well
 under 0.1 % of samples, so 2 % cut stacks already means the walk is wrong at a boundary.
@@ -27,8 +27,8 @@ WORKLOAD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stacks_work
 
 def run_workload(**env) -> dict:
     full_env = {**os.environ, **env}
-    proc = subprocess.run([sys.executable, "-X", "faulthandler", WORKLOAD], capture_output=True, text=True,
-                          timeout=240, cwd=ROOT, env=full_env)
+    proc = subprocess.run([sys.executable, "-X", "faulthandler", WORKLOAD, "--seconds-each", "0.3"],
+                          capture_output=True, text=True, timeout=240, cwd=ROOT, env=full_env)
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stderr[-4000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -69,5 +69,5 @@ def test_fallback_sampler_sees_through_c_boundaries():
     assert result["mode"] == "fallback"
     # The fallback reads frames through sys._current_frames, so stacks are whole; where it is
     # approximate is which stack gets the CPU (asyncio's loop machinery takes a share of
-    # burn_asyncio's time: 298 of ~400 on 3.11), hence the lower floor for leaves.
+    # burn_asyncio's time: 298 of ~400 on 3.11 with 0.4 s each).
     check_full_stacks(result, min_leaf=100)

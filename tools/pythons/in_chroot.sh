@@ -34,7 +34,7 @@ from pyprofnb.collect import cpu, UNAVAILABLE_REASON
 print(sys.version.split()[0], 'engine:', cpu.mode(), UNAVAILABLE_REASON)
 sys.exit(0 if cpu.mode() == 'native' else 1)
 "
-export PATH="$venv/bin:$PATH" GOTOOLCHAIN=local GOFLAGS=-mod=mod
+export PATH="$venv/bin:$PATH" GOTOOLCHAIN=local PYPROFNB_GOCACHE=/var/cache/pyprofnb-gocache
 if [ "$mode" = bench ]; then
     "$py" benchmarks/bench_versions.py "$@"
     exec "$py" benchmarks/bench_server.py
