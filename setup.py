@@ -1,4 +1,5 @@
-"""Builds the native sampling engine; everything else is declared in pyproject.toml."""
+"""Builds the native sampling engine and the profile.proto decoder; everything else is declared
+in pyproject.toml."""
 import importlib.util
 import os
 import sys
@@ -18,7 +19,14 @@ def _engine_refusal() -> str:
     return module.engine_refusal()
 
 
-ext_modules = []
+# The profile.proto decoder: portable C, required (the codec reads every profile with it).
+ext_modules = [
+    Extension(
+        "pyprofnb.codec._decode",
+        sources=["pyprofnb/codec/_decode.c"],
+        extra_compile_args=["-O2", "-Wall", "-std=gnu11"],
+    )
+]
 _refusal = _engine_refusal()
 if _refusal:
     # No extension: pyprofnb.collect reports the same reason and uses the fallback sampler.
