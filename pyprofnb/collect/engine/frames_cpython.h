@@ -78,9 +78,10 @@ typedef _PyInterpreterFrame pnb_frame;
 /* ------------------------------------------------------------ thread state -- */
 
 /* The thread state of the calling thread, whether or not it holds the GIL: valid in a signal
- * handler (3.11 and 3.13 read it with pthread_getspecific, a plain array read in glibc; 3.14+
- * from a thread-local variable). A thread clears its own entry before freeing its state, so
- * the handler, running on that thread, never sees a dangling one. */
+ * handler. 3.11 to 3.14 read it with pthread_getspecific (a plain array read in glibc), 3.15
+ * from a thread-local variable (_Py_tss_gilstate: one %fs-relative load), as the
+ * disassembly of Debian's python3.13/3.14/3.15 shows. A thread clears its own entry before
+ * freeing its state, so the handler, running on that thread, never sees a dangling one. */
 static inline PyThreadState *pnb_tstate_of_this_thread(void)
 {
     return PyGILState_GetThisThreadState();
