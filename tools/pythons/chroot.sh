@@ -73,9 +73,12 @@ go_tools() {  # go_tools DIR
     # Go 1.25+ ship no prebuilt pprof: `go tool pprof` would compile it into the GOCACHE of
     # each caller (the tests use a fresh one per session, a minute of CPU each). Build it once
     # into GOROOT's tool directory, where `go tool` looks first, as Go 1.19 shipped it.
+    # Its standard library is not precompiled either: warm the build cache the tests use
+    # (PYPROFNB_GOCACHE, see tests/gotools.py), or the first Go build in a test takes minutes.
     local dir=$1
-    in_root "$dir" sh -c 'set -e; t="$(go env GOTOOLDIR)/pprof"; [ -x "$t" ] && exit 0;
-        GOCACHE=/tmp/pyprofnb-gocache GOTOOLCHAIN=local go build -o "$t" cmd/pprof; rm -rf /tmp/pyprofnb-gocache'
+    in_root "$dir" sh -c 'set -e; t="$(go env GOTOOLDIR)/pprof"; export GOTOOLCHAIN=local;
+        [ -x "$t" ] || { GOCACHE=/tmp/pyprofnb-gocache go build -o "$t" cmd/pprof; rm -rf /tmp/pyprofnb-gocache; }
+        GOCACHE=/var/cache/pyprofnb-gocache go build std'
 }
 
 in_root() {  # in_root DIR CMD...
@@ -110,7 +113,7 @@ build() {
     host_files "$tmp"   # after ca-certificates ran
     go_tools "$tmp"
     cleanup
-    touch "$tmp/.pyprofnb-go-tools"
+    touch "$tmp/.pyprofnb-go-tools-2"
     echo "$pkgs" > "$tmp/.pyprofnb-sid-ready"
     mv "$tmp" "$ROOT"
     echo "chroot.sh: built $ROOT in $((SECONDS - t0)) s"
@@ -125,11 +128,11 @@ ensure() {
         build
     fi
     host_files "$ROOT"
-    if [ ! -f "$ROOT/.pyprofnb-go-tools" ]; then
+    if [ ! -f "$ROOT/.pyprofnb-go-tools-2" ]; then
         mount_inside "$ROOT"
         go_tools "$ROOT"
         cleanup
-        touch "$ROOT/.pyprofnb-go-tools"
+        touch "$ROOT/.pyprofnb-go-tools-2"
     fi
     flock -u 9
 }
