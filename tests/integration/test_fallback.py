@@ -176,6 +176,7 @@ def test_endpoints_serve_an_approximate_cpu_profile_and_say_heap_is_unavailable(
 
 
 def test_cell_magic_cpu_uses_the_fallback():
+    pytest.importorskip("IPython", reason="IPython (the notebook extra) is not installed here")
     out = run_py("""
         import json
         from IPython.core.interactiveshell import InteractiveShell
