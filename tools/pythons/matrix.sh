@@ -21,11 +21,12 @@ CHROOT=tools/pythons/chroot.sh
 
 # Test files by name, wherever tests/ puts them.
 PATTERNS=(
-    'test_engine_*.py' 'test_walk*.py' 'test_fallback*.py' 'test_stacks_*.py'
+    'test_engine_*.py' 'test_walk*.py' 'test_stacks_*.py' 'test_collect_versions.py'
     'test_demo_server.py' 'test_http_endpoints.py'
 )
-# Tests of what depends on Go's version rather than Python's: on the first version only.
-ONCE_PATTERNS=('test_http_go_pprof.py')
+# On the first version only: what depends on Go's version rather than Python's, and the
+# fallback sampler (pure Python; the host's `make test` runs it too).
+ONCE_PATTERNS=('test_http_go_pprof.py' 'test_fallback.py')
 
 t0=$SECONDS
 "$CHROOT" ensure
