@@ -15,10 +15,12 @@ LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 setup: system-deps $(STAMP)
 
-# Go (the oracle of the tests), hey (the reference load generator) and Graphviz (SVG graphs).
+# Go (the oracle of the tests), hey (the reference load generator), Graphviz (SVG graphs) and
+# Java 17 (Spark, for the fleet's distributed queries).
 system-deps:
 	@missing=""; \
 	command -v go >/dev/null || missing="$$missing golang-go"; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
 	command -v hey >/dev/null || missing="$$missing hey"; \
 	command -v dot >/dev/null || missing="$$missing graphviz"; \
 	if [ -n "$$missing" ]; then \
@@ -29,7 +31,7 @@ system-deps:
 $(STAMP): pyproject.toml setup.py pyprofnb/collect/versions.py $(wildcard pyprofnb/collect/engine/*.c pyprofnb/collect/engine/*.h)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,notebook]'
+	$(PY) -m pip install -q -e '.[test,notebook,fleet,servers]'
 	touch $(STAMP)
 
 test: setup

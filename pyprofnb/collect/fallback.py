@@ -29,8 +29,12 @@ import sys
 import threading
 import time
 
+from typing import TYPE_CHECKING
+
 from ..errors import ProfilingError
-from ..model.profile import Profile, ProfileBuilder
+
+if TYPE_CHECKING:  # the model (and NumPy) is imported when a profile is built, not before
+    from ..model.profile import Profile
 
 COMMENT = (
     "approximate CPU profile: pyprofnb's pure-Python fallback sampler (the native engine is "
@@ -175,7 +179,7 @@ class FallbackSession:
             self.native_ids.pop(k[0], None)
             self.lost_threads += 1
 
-    def stop(self) -> Profile:
+    def stop(self) -> "Profile":
         self.stop_event.set()
         if self.thread is not None and self.thread is not threading.current_thread():
             self.thread.join()
@@ -191,7 +195,9 @@ class FallbackSession:
             "threads_exited": self.lost_threads,
         }
 
-    def _build(self) -> Profile:
+    def _build(self) -> "Profile":
+        from ..model.profile import ProfileBuilder
+
         b = ProfileBuilder(
             [("samples", "count"), ("cpu", "nanoseconds")],
             period_type=("cpu", "nanoseconds"),
