@@ -31,7 +31,7 @@ system-deps:
 $(STAMP): pyproject.toml setup.py $(wildcard pyprofnb/collect/engine/*.c pyprofnb/collect/engine/*.h)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,notebook,fleet]'
+	$(PY) -m pip install -q -e '.[test,notebook,fleet,servers]'
 	touch $(STAMP)
 
 test: setup

@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import platform
 import sys
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ..model.profile import Profile
 
 from ..errors import ProfilingError
 
@@ -79,6 +83,8 @@ def require(kind: str) -> None:
 def set_task(task_id: int, name: str | None = None) -> int:
     """Label this thread's CPU and heap samples with ``task_id`` (0: no task) until the next
     call; ``name``, if given, is shown instead of the id. Returns the previous id."""
+    if isinstance(task_id, bool) or not isinstance(task_id, int) or not 0 <= task_id < 2**64:
+        raise ProfilingError(f"task_id must be an integer in 0..2**64-1 (0: no task), got {task_id!r}")
     if name is not None:
         if len(_TASK_NAMES) >= _MAX_TASK_NAMES:
             _TASK_NAMES.clear()
@@ -90,6 +96,40 @@ def task_label(task_id: int) -> str:
     return _TASK_NAMES.get(task_id) or str(task_id)
 
 
+class Collector(Protocol):
+    """One protocol for every collector: `collector(kind)` makes one.
+
+    ``c.start()`` begins (returns ``c``), ``c.stop()`` ends and returns the Profile, also kept
+    as ``c.profile``; ``with collector("cpu") as c: ...`` does both. (The module functions
+    ``cpu.profile(seconds)`` and ``wall.profile(seconds)`` profile for a duration;
+    ``heap.profile()`` is a snapshot of the heap sampler, as Go's heap profile is.)"""
+
+    profile: "Profile | None"
+
+    def start(self) -> "Collector": ...
+
+    def stop(self) -> "Profile": ...
+
+    def __enter__(self) -> "Collector": ...
+
+    def __exit__(self, *exc) -> None: ...
+
+
+def collector(kind: str, **options) -> Collector:
+    """A `Collector` of ``kind`` (``cpu``: ``hz``; ``heap``: ``rate``; ``wall``: ``hz``), or
+    ProfilingError saying why it cannot run here."""
+    if kind not in ("cpu", "heap", "wall"):
+        raise ProfilingError(f"collector kind must be cpu, heap or wall, got {kind!r}")
+    require(kind)
+    if kind == "cpu":
+        return cpu.CPUProfiler(**options)
+    if kind == "heap":
+        return heap.HeapProfiler(**options)
+    from .wall import WallProfiler
+
+    return WallProfiler(**options)
+
+
 from . import cpu, heap  # noqa: E402  (they read _engine above)
 
-__all__ = ["cpu", "heap", "require", "set_task", "paused", "check_hz", "UNAVAILABLE_REASON", "KINDS", "MAX_HZ"]
+__all__ = ["Collector", "collector", "cpu", "heap", "require", "set_task", "paused", "check_hz", "UNAVAILABLE_REASON", "KINDS", "MAX_HZ"]

@@ -8,7 +8,8 @@ design is used: a CPU timer per thread, and setitimer for threads that have none
 signal handler records the Python stack. So samples land at random instants of real CPU use (not
 where the GIL happens to change hands), and threads blocked in I/O or sleeping cost nothing.
 A native thread sums the captures (so a C call holding the GIL loses nothing); a drain
-thread turns them into samples every 20 ms and gives timers to new threads. Anything that
+thread turns them into samples every 200 ms (20 ms, giving timers to new threads, in the
+fallback). Anything that
 could not be kept is counted in the profile's comments.
 
 Profile: sample types ``samples/count`` and ``cpu/nanoseconds``, period_type
@@ -30,12 +31,19 @@ import threading
 import time
 
 from ..errors import ProfilingError, ProfilingInUseError
-from ..model.profile import Profile, ProfileBuilder
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the model (and NumPy) is imported when a profile is built, not before
+    from ..model.profile import Profile
 from . import UNAVAILABLE_REASON, _engine, check_hz, task_label
 from . import threads as _threads
 
 DEFAULT_HZ = 100
+# The drain needs the GIL, so each look costs the profiled program a GIL hand-off: every
+# 20 ms when new threads need timers of their own (the per-thread fallback), else every
+# 200 ms (the native aggregator keeps everything meanwhile).
 _DRAIN_INTERVAL = 0.02
+_DRAIN_INTERVAL_PROCESS_TIMER = 0.2
 _UNKNOWN_FRAME = ("<unknown code>", "", 0, 0, "<unknown code>")
 _NATIVE_FRAME = ("[non-Python code]", "", 0, 0, "[non-Python code]")
 _TRUNCATED = ("[pyprofnb: stack truncated]", "", 0, 0, "[pyprofnb: stack truncated]")
@@ -145,7 +153,7 @@ class _Session:
         self.thread: threading.Thread | None = None
         self.drain_tid = 0
         self.time_nanos = 0
-        self.start_mono = 0
+        self.start_mono = self.stop_mono = 0
         self.problems: list[str] = []
 
     def start(self) -> None:
@@ -173,7 +181,8 @@ class _Session:
         _engine.set_paused(True)  # the drain thread's own CPU and allocations are not profiled
         self.drain_tid = threading.get_native_id()
         ready.set()
-        while not self.stop_event.wait(_DRAIN_INTERVAL):
+        interval = _DRAIN_INTERVAL if _engine.cpu_stats()["per_thread_timers"] else _DRAIN_INTERVAL_PROCESS_TIMER
+        while not self.stop_event.wait(interval):
             with self.engine_lock:
                 try:
                     _engine.cpu_sync(self.drain_tid)
@@ -203,6 +212,7 @@ class _Session:
     def stop(self) -> Profile:
         previous = _engine.set_paused(True)
         try:
+            self.stop_mono = time.monotonic_ns()
             _engine.cpu_stop_timers()
             self.stop_event.set()
             if self.thread is not None and self.thread is not threading.current_thread():
@@ -230,6 +240,7 @@ class _Session:
         return out
 
     def _build(self) -> Profile:
+        from ..model.profile import ProfileBuilder
         b = ProfileBuilder(
             [("samples", "count"), ("cpu", "nanoseconds")],
             period_type=("cpu", "nanoseconds"),
@@ -262,7 +273,7 @@ class _Session:
                 labels["task"] = task_label(task)
             b.add(stack, [n, n * period], labels=labels)
         self.counts = {}
-        return b.build(time_nanos=self.time_nanos, duration_nanos=time.monotonic_ns() - self.start_mono)
+        return b.build(time_nanos=self.time_nanos, duration_nanos=self.stop_mono - self.start_mono)
 
 
 def _after_fork_in_child() -> None:

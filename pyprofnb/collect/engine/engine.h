@@ -166,9 +166,9 @@ void pnb_heap_clear(void); /* forget every stack and block */
 PyObject *pnb_heap_snapshot(void);
 PyObject *pnb_heap_table_stats(void);
 
-/* Counting prefilter of sampled live blocks, indexed by address bits (blocks are 16-byte
- * aligned; folding in higher bits spreads arenas): 64 KiB, one load per free. Saturated
- * counters stay saturated, which only costs a table lookup. */
+/* Counting prefilter of sampled live blocks, indexed by address bits 4..19 (blocks are
+ * 16-byte aligned): 64 KiB, one load per free. A collision or a saturated counter only costs
+ * a table lookup. */
 #define PNB_FILTER_BITS 16
 extern uint8_t g_filter[1 << PNB_FILTER_BITS];
 
@@ -176,7 +176,7 @@ static inline uint8_t *
 pnb_filter_slot(const void *p)
 {
     uintptr_t a = (uintptr_t)p;
-    return &g_filter[((a >> 4) ^ (a >> 20)) & ((1u << PNB_FILTER_BITS) - 1)];
+    return &g_filter[(a >> 4) & ((1u << PNB_FILTER_BITS) - 1)];
 }
 
 /* ------------------------------------------------------------ heap_hooks.c -- */
