@@ -26,7 +26,7 @@ system-deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(STAMP): pyproject.toml setup.py $(wildcard pyprofnb/collect/*.c pyprofnb/collect/*.h)
+$(STAMP): pyproject.toml setup.py $(wildcard pyprofnb/collect/engine/*.c pyprofnb/collect/engine/*.h)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,notebook]'

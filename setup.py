@@ -3,14 +3,18 @@ import sys
 
 from setuptools import Extension, setup
 
+_ENGINE_FILES = ["module", "ring", "walk", "timers", "sampler", "heap_table", "heap_hooks"]
+
 ext_modules = []
 if sys.platform.startswith("linux"):
     ext_modules.append(
         Extension(
             "pyprofnb.collect._engine",
-            sources=["pyprofnb/collect/_engine.c"],
-            depends=["pyprofnb/collect/frames_cpython.h"],
-            extra_compile_args=["-O2", "-Wall", "-std=gnu11"],
+            # One file per concern (engine/engine.h lists them); walk.c alone reads CPython's
+            # internals, through the version header frames_cpython.h.
+            sources=[f"pyprofnb/collect/engine/{name}.c" for name in _ENGINE_FILES],
+            depends=["pyprofnb/collect/engine/engine.h", "pyprofnb/collect/engine/frames_cpython.h"],
+            extra_compile_args=["-O2", "-Wall", "-std=gnu11", "-fvisibility=hidden"],
             libraries=["rt", "m"],
             optional=True,
         )

@@ -1,4 +1,4 @@
-"""Requests/s of `pyprofnb load` against `hey` with the same flags, in the same run.
+"""Requests/s of `pyprofnb loadgen` against `hey` with the same flags, in the same run.
 
 Two servers: the demo server (Python; the tutorial's target) and a small Go net/http
 server (benchmarks/goserver, built here with `go build`) fast enough that the load
@@ -78,11 +78,11 @@ def compare(name: str, url: str, args: list[str], rounds: int) -> float:
     hey = [shutil.which("hey")]
     ours = [sys.executable, "-m", "pyprofnb.loadgen"]
     print(f"\n{name}: {' '.join(args)} {url}")
-    got = {"hey": [], "pyprofnb load": []}
+    got = {"hey": [], "pyprofnb loadgen": []}
     seen, cpu_us = {}, {}
     for i in range(rounds):
-        for label, tool in (("hey", hey), ("pyprofnb load", ours)) if i % 2 == 0 else \
-                (("pyprofnb load", ours), ("hey", hey)):
+        for label, tool in (("hey", hey), ("pyprofnb loadgen", ours)) if i % 2 == 0 else \
+                (("pyprofnb loadgen", ours), ("hey", hey)):
             rps, counts = run_tool(tool, [*args, url])
             cpu = counts.pop("cpu_us")
             got[label].append(rps)
@@ -90,15 +90,15 @@ def compare(name: str, url: str, args: list[str], rounds: int) -> float:
             seen.setdefault(label, []).append(counts)
             print(f"  round {i + 1}  {label:14s} {rps:10.1f} req/s  {cpu:6.1f} us CPU/request  "
                   f"{counts['codes']} errors={counts['errors']}")
-    ratio = statistics.median(got["pyprofnb load"]) / statistics.median(got["hey"])
-    same = all(c == seen["hey"][0] for c in seen["hey"] + seen["pyprofnb load"])
+    ratio = statistics.median(got["pyprofnb loadgen"]) / statistics.median(got["hey"])
+    same = all(c == seen["hey"][0] for c in seen["hey"] + seen["pyprofnb loadgen"])
     target = TARGETS[name]
-    print(f"  median: hey {statistics.median(got['hey']):.1f} req/s, pyprofnb load "
-          f"{statistics.median(got['pyprofnb load']):.1f} req/s -> {ratio:.2f}x hey "
+    print(f"  median: hey {statistics.median(got['hey']):.1f} req/s, pyprofnb loadgen "
+          f"{statistics.median(got['pyprofnb loadgen']):.1f} req/s -> {ratio:.2f}x hey "
           f"(target >= {target}x: {'met' if ratio >= target else 'NOT met'}); "
           f"counts {'identical' if same else 'DIFFER'}")
-    print(f"  CPU per request: hey {statistics.median(cpu_us['hey']):.1f} us, pyprofnb load "
-          f"{statistics.median(cpu_us['pyprofnb load']):.1f} us")
+    print(f"  CPU per request: hey {statistics.median(cpu_us['hey']):.1f} us, pyprofnb loadgen "
+          f"{statistics.median(cpu_us['pyprofnb loadgen']):.1f} us")
     return ratio
 
 

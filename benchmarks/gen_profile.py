@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from pyprofnb.profile import Mapping, Profile, ValueType
+from pyprofnb.model.profile import Mapping, Profile, ValueType
 
 
 def make_profile(n_samples: int, depth: int = 20, n_functions: int = 3000, seed: int = 1) -> Profile:

@@ -16,32 +16,10 @@ from .errors import (
     ProfilingError,
     ProfilingInUseError,
 )
-from .profile import Mapping, Profile, ProfileBuilder, ValueType, diff, merge, subtract
+from .facade import load, load_test
+from .model.profile import Mapping, Profile, ProfileBuilder, ValueType, diff, merge, subtract
 
 __version__ = "0.1.0"
-
-
-def load(source, *more_sources, **options) -> Profile:
-    """Read a profile from a path, bytes, a URL or a Profile; several sources are merged.
-
-    >>> prof = pyprofnb.load("base.heap")
-    >>> prof = pyprofnb.load("http://127.0.0.1:4000/debug/pprof/profile", seconds=5)
-    """
-    from .sources import load_sources
-
-    return load_sources([source, *more_sources], **options)
-
-
-def load_test(url, n=200, c=50, method="GET", **options):
-    """Put hey-style load on ``url`` (``-n``, ``-c``, ``-m`` ... as keywords); returns a
-    LoadResult with ``summary()`` and a per-request DataFrame ``df``, or a LoadRun to
-    ``wait()`` on with ``background=True``.
-
-    >>> pyprofnb.load_test("http://127.0.0.1:4000/sendjson", n=10000, c=8, method="POST").rps
-    """
-    from .loadgen import run_load
-
-    return run_load(url, n=n, c=c, method=method, **options)
 
 
 def load_ipython_extension(ipython):  # pragma: no cover - exercised by the notebook tests

@@ -98,7 +98,10 @@ def interactive(prof, options) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "load":
+    if argv and argv[0] in ("loadgen", "load"):
+        if argv[0] == "load":  # the old name, easily read as pyprofnb.load() (read a profile)
+            print("pyprofnb: 'pyprofnb load' is deprecated, use 'pyprofnb loadgen' (same flags)",
+                  file=sys.stderr)
         from .loadgen import main as load_main
 
         return load_main(argv[1:])

@@ -6,7 +6,7 @@ import re
 import urllib.parse
 
 from .errors import FetchError
-from .pprof_format import DEFAULT_MAX_BYTES
+from .codec.proto import DEFAULT_MAX_BYTES
 
 _HOSTPORT = re.compile(r"^[A-Za-z0-9.\-]+:\d+(/.*)?$")
 DEFAULT_TIMEOUT = 60

@@ -7,10 +7,14 @@ set of values; `parse_args` reads a go tool pprof command line (``-top -cum -nod
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 import re
 from typing import Any
 
 from .errors import OptionError
+from .model.filters import (compile_regex, filter_by_name, filter_by_tag, filter_tags_by_name,
+                            prune_from, show_from)
+from .model.profile import Profile
 
 GRANULARITIES = ("functions", "filefunctions", "files", "lines", "addresses")
 
@@ -186,14 +190,6 @@ def coerce(option: Option, value: Any) -> Any:
     return text
 
 
-def compile_regex(name: str, pattern: str) -> re.Pattern:
-    """Compile a user regexp (Go RE2 syntax is close to Python's for what pprof users type)."""
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise OptionError(f"parsing {name} regexp {pattern!r}: {exc}") from None
-
-
 @dataclasses.dataclass
 class Command:
     """A parsed go tool pprof command line."""
@@ -332,3 +328,34 @@ def usage() -> str:
     lines.append("  -flat, -cum, -functions, -filefunctions, -files, -lines, -addresses")
     lines.append("  -inuse_space, -inuse_objects, -alloc_space, -alloc_objects  (set -sample_index)")
     return "\n".join(lines)
+
+
+# ------------------------------------------------- filters from option strings
+
+@dataclass
+class FilterResult:
+    profile: Profile
+    unmatched: list[str]  # option names whose pattern matched nothing (pprof warns about them)
+
+
+def apply_filters(prof: Profile, opts: ReportOptions) -> FilterResult:
+    """Every filter of ``opts`` in go tool pprof's order (applyFocus)."""
+    def rx(name):
+        value = getattr(opts, name)
+        return compile_regex(name, value) if value else None
+
+    unmatched: list[str] = []
+    prof, matched = filter_by_name(prof, rx("focus"), rx("ignore"), rx("hide"), rx("show"))
+    if opts.show_from:
+        prof, hit = show_from(prof, rx("show_from"))
+        matched["show_from"] = hit
+    try:
+        prof, tag_matched = filter_by_tag(prof, opts.tagfocus, opts.tagignore)
+    except re.error as exc:
+        raise OptionError(f"parsing tag filter: {exc}") from None
+    matched.update(tag_matched)
+    prof = filter_tags_by_name(prof, rx("tagshow"), rx("taghide"))
+    if opts.prune_from:
+        prof = prune_from(prof, rx("prune_from"))
+    unmatched = [name for name, hit in matched.items() if not hit]
+    return FilterResult(prof, unmatched)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .profile import Profile
-from .report import make_report, units
+from .model.profile import Profile
+from . import units
+from .report import make_report
 from .report.flame import draw_flame, flame_data
 
 
@@ -127,7 +128,7 @@ def flame(prof: Profile | pd.DataFrame, *, ax=None, title: str | None = None, ma
 
 def diff_flame(current: Profile, base: Profile, *, ax=None, **options):
     """The differential flame graph of ``current`` against ``base`` (go tool pprof -diff_base)."""
-    from .profile import diff
+    from .model.profile import diff
 
     return flame(diff(current, base), ax=ax, **options)
 

@@ -7,9 +7,9 @@ from typing import Iterable
 
 from .errors import FetchError, OptionError
 from .fetch import fetch, is_url
-from .filters import remove_uninteresting
-from .pprof_format import DEFAULT_MAX_BYTES, decode
-from .profile import Profile, diff, merge, subtract
+from .model.filters import remove_uninteresting
+from .codec.proto import DEFAULT_MAX_BYTES, decode
+from .model.profile import Profile, diff, merge, subtract
 
 
 def load_one(source, *, seconds: int | None = None, timeout: int | None = None,

@@ -1,7 +1,7 @@
 """Small hand-made profiles for tests that need exact, known numbers."""
 from __future__ import annotations
 
-from pyprofnb.profile import ProfileBuilder
+from pyprofnb.model.profile import ProfileBuilder
 
 MAIN = ("main", "/app/main.py", 1)
 HANDLER = ("handler", "/app/handler.py", 5)

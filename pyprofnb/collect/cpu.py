@@ -1,14 +1,22 @@
-"""A CPU-time profile of every thread, from per-thread CPU timers (the native engine).
+"""A CPU-time profile of every thread, from CPU timers (the native engine).
 
-Each thread's own CPU clock fires SIGPROF at that thread every 1/hz s of CPU it uses; the
-signal handler records its Python stack. So samples land at random instants of real CPU use
-(not where the GIL happens to change hands), and threads blocked in I/O or sleeping cost
-nothing. A drain thread turns the captures into samples every 20 ms and gives timers to new
-threads.
+A CPU timer on the process's CPU clock fires SIGPROF every 1/hz s of CPU the process uses,
+and since Linux 6.4 the kernel sends it to the thread that is running (weighted by the
+periods it stands for), so every thread's CPU counts from birth to exit, threads of 1 ms like
+threads of 1 hour. On older kernels, where that signal would go to the main thread, Go's
+design is used: a CPU timer per thread, and setitimer for threads that have none yet. The
+signal handler records the Python stack. So samples land at random instants of real CPU use (not
+where the GIL happens to change hands), and threads blocked in I/O or sleeping cost nothing.
+A native thread sums the captures (so a C call holding the GIL loses nothing); a drain
+thread turns them into samples every 20 ms and gives timers to new threads. Anything that
+could not be kept is counted in the profile's comments.
 
 Profile: sample types ``samples/count`` and ``cpu/nanoseconds``, period_type
 ``cpu/nanoseconds``, period 1e9/hz, string labels ``thread`` (name) and ``thread_id``
-(``threading.get_ident()``).
+(``threading.get_ident()``), and ``task`` when the thread had a task id set
+(`pyprofnb.collect.set_task`). CPU of threads without a Python thread state (C libraries'
+own threads) appears under the thread ``[non-Python thread]``. ``time_nanos`` is the start,
+``duration_nanos`` the length of the profile, as in Go.
 
 >>> prof = cpu.profile(5)                  # blocks for 5 s
 >>> with CPUProfiler() as p: work()        # or around a block of code
@@ -22,12 +30,20 @@ import threading
 import time
 
 from ..errors import ProfilingError, ProfilingInUseError
-from ..profile import Profile, ProfileBuilder
-from . import UNAVAILABLE_REASON, _engine
+from ..model.profile import Profile, ProfileBuilder
+from . import UNAVAILABLE_REASON, _engine, check_hz, task_label
+from . import threads as _threads
 
 DEFAULT_HZ = 100
 _DRAIN_INTERVAL = 0.02
 _UNKNOWN_FRAME = ("<unknown code>", "", 0, 0, "<unknown code>")
+_NATIVE_FRAME = ("[non-Python code]", "", 0, 0, "[non-Python code]")
+_TRUNCATED = ("[pyprofnb: stack truncated]", "", 0, 0, "[pyprofnb: stack truncated]")
+_NATIVE_THREAD = "[non-Python thread]"
+
+# None: the engine decides (per-thread timers only where the process timer is setitimer,
+# kernels before 6.4); True/False force them on/off (tests of the fallback, benchmarks).
+_PER_THREAD: bool | None = None
 
 _lock = threading.Lock()
 _session: "_Session | None" = None
@@ -47,7 +63,7 @@ def start(hz: int = DEFAULT_HZ) -> None:
     global _session
     if _engine is None:
         raise ProfilingError(f"cpu profiling is unavailable: {UNAVAILABLE_REASON}")
-    hz = _check_hz(hz)
+    hz = check_hz(hz)
     with _lock:
         if _session is not None:
             raise ProfilingInUseError("cpu profiling already in use")
@@ -68,7 +84,7 @@ def stop() -> Profile:
 
 def profile(seconds: float, hz: int = DEFAULT_HZ, stop_event: threading.Event | None = None) -> Profile:
     """Profile for ``seconds`` (less if ``stop_event`` is set meanwhile) and return the profile."""
-    if not isinstance(seconds, (int, float)) or seconds < 0:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
         raise ProfilingError(f"seconds must be a non-negative number, got {seconds!r}")
     start(hz)
     try:
@@ -79,50 +95,58 @@ def profile(seconds: float, hz: int = DEFAULT_HZ, stop_event: threading.Event | 
 
 
 def stats() -> dict:
-    """The engine's counters: captures, drops, unknown frames, live timers."""
+    """The engine's counters: captures (by timer kind), drops, unknown frames, live timers."""
     return _engine.cpu_stats() if _engine is not None else {}
 
 
 class CPUProfiler:
-    """Context manager: ``with CPUProfiler() as p: ...`` then ``p.profile``."""
+    """Context manager: ``with CPUProfiler() as p: ...`` then ``p.profile``; or
+    ``p = CPUProfiler(); p.start(); ...; prof = p.stop()``."""
 
     def __init__(self, hz: int = DEFAULT_HZ):
-        self.hz = _check_hz(hz)
+        self.hz = check_hz(hz)
         self.profile: Profile | None = None
 
-    def __enter__(self) -> "CPUProfiler":
+    def start(self) -> "CPUProfiler":
         start(self.hz)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def stop(self) -> Profile:
         self.profile = stop()
+        return self.profile
 
+    def __enter__(self) -> "CPUProfiler":
+        return self.start()
 
-def _check_hz(hz) -> int:
-    if isinstance(hz, bool) or not isinstance(hz, int) or not 1 <= hz <= 10_000:
-        raise ProfilingError(f"hz must be an integer in 1..10000, got {hz!r}")
-    return hz
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 class _Session:
     def __init__(self, hz: int):
         self.hz = hz
         self.period = 1_000_000_000 // hz
-        # (thread ident, ((code or None, line), ...) leaf first) -> [samples, nanoseconds]
+        # (tid, ident, task, native, truncated, ((code or None, line), ...)) -> samples
         self.counts: dict = {}
-        self.names: dict[int, str] = {}
+        self.names: dict[int, str] = {}  # kernel tid -> thread name (tids are not reused soon)
         self.engine_lock = threading.Lock()  # cpu_sync/cpu_drain: one consumer at a time
         self.stop_event = threading.Event()
         self.thread: threading.Thread | None = None
         self.drain_tid = 0
         self.time_nanos = 0
         self.start_mono = 0
-        self.pid = os.getpid()
+        self.problems: list[str] = []
 
     def start(self) -> None:
         self.time_nanos = time.time_ns()
         self.start_mono = time.monotonic_ns()
-        _engine.cpu_start(self.hz)
+        self._refresh_names()
+        _threads.add_start_listener(self._thread_started)
+        try:
+            _engine.cpu_start(self.hz, -1 if _PER_THREAD is None else int(_PER_THREAD))
+        except (RuntimeError, OSError) as exc:
+            _threads.remove_start_listener(self._thread_started)
+            raise ProfilingError(f"cannot start cpu profiling: {exc}") from None
         ready = threading.Event()
         self.thread = threading.Thread(target=self._run, args=(ready,), name="pyprofnb-cpu-drain", daemon=True)
         self.thread.start()
@@ -130,64 +154,100 @@ class _Session:
         with self.engine_lock:  # timers exist before start() returns
             _engine.cpu_sync(self.drain_tid)
 
+    def _thread_started(self, thread: threading.Thread) -> None:
+        if thread.native_id is not None:
+            self.names[thread.native_id] = thread.name
+
     def _run(self, ready: threading.Event) -> None:
-        self.drain_tid = threading.get_native_id()  # the drain thread itself is not profiled
+        _engine.set_paused(True)  # the drain thread's own CPU and allocations are not profiled
+        self.drain_tid = threading.get_native_id()
         ready.set()
         while not self.stop_event.wait(_DRAIN_INTERVAL):
             with self.engine_lock:
-                _engine.cpu_sync(self.drain_tid)
+                try:
+                    _engine.cpu_sync(self.drain_tid)
+                except RuntimeError as exc:  # SIGPROF taken over by another handler
+                    self.problems.append(f"pyprofnb: {exc}")
+                    return
                 self._drain()
 
     def _drain(self) -> None:
         records = _engine.cpu_drain()
         if not records:
             return
-        counts, period = self.counts, self.period
-        for ident, weight, frames in records:
-            key = (ident, frames)
-            slot = counts.get(key)
-            if slot is None:
-                counts[key] = [weight, weight * period]
-            else:
-                slot[0] += weight
-                slot[1] += weight * period
-            if ident not in self.names:
+        counts, names = self.counts, self.names
+        refreshed = False
+        for tid, ident, task, weight, native, truncated, frames in records:
+            key = (tid, ident, task, native, truncated, frames)
+            counts[key] = counts.get(key, 0) + weight
+            if not native and tid not in names and not refreshed:
                 self._refresh_names()
+                refreshed = True
 
     def _refresh_names(self) -> None:
         for t in threading.enumerate():
-            self.names[t.ident] = t.name
+            if t.native_id is not None:
+                self.names[t.native_id] = t.name
 
     def stop(self) -> Profile:
-        _engine.cpu_stop_timers()
-        self.stop_event.set()
-        if self.thread is not None and self.thread is not threading.current_thread():
-            self.thread.join()
-        with self.engine_lock:
-            self._drain()
-        _engine.cpu_release()
-        return self._build()
+        previous = _engine.set_paused(True)
+        try:
+            _engine.cpu_stop_timers()
+            self.stop_event.set()
+            if self.thread is not None and self.thread is not threading.current_thread():
+                self.thread.join()
+            _threads.remove_start_listener(self._thread_started)
+            with self.engine_lock:
+                self._drain()
+            _engine.cpu_release()
+            return self._build()
+        finally:
+            _engine.set_paused(previous)
+
+    def _comments(self) -> list[str]:
+        st = _engine.cpu_stats()
+        out = list(self.problems)
+        lost = st["dropped_ring_full"] + st["dropped_table_full"]
+        if lost:
+            out.append(f"pyprofnb: {lost} CPU samples were lost "
+                       f"({st['dropped_ring_full']} ring full, {st['dropped_table_full']} table full)")
+        if st["unknown_frames"]:
+            out.append(f"pyprofnb: {st['unknown_frames']} frames of code objects freed before they "
+                       "could be read are shown as <unknown code>")
+        if st["handler_reinstalls"]:
+            out.append("pyprofnb: the SIGPROF handler had been reset by other code and was re-installed")
+        return out
 
     def _build(self) -> Profile:
         b = ProfileBuilder(
             [("samples", "count"), ("cpu", "nanoseconds")],
             period_type=("cpu", "nanoseconds"),
             period=self.period,
+            comments=self._comments(),
         )
         frame_cache: dict = {}
-        for (ident, frames), (n, ns) in self.counts.items():
-            stack = []
-            for item in frames:
-                f = frame_cache.get(item)
-                if f is None:
-                    code, line = item
-                    f = frame_cache[item] = (
-                        _UNKNOWN_FRAME if code is None
-                        else (code.co_qualname, code.co_filename, line, code.co_firstlineno, code.co_name)
-                    )
-                stack.append(f)
-            name = self.names.get(ident, f"Thread-{ident}")
-            b.add(stack, [n, ns], labels={"thread": name, "thread_id": str(ident)})
+        period = self.period
+        for (tid, ident, task, native, truncated, frames), n in self.counts.items():
+            if native:
+                stack = [_NATIVE_FRAME]
+                labels = {"thread": _NATIVE_THREAD}
+            else:
+                stack = []
+                for item in frames:
+                    f = frame_cache.get(item)
+                    if f is None:
+                        code, line = item
+                        f = frame_cache[item] = (
+                            _UNKNOWN_FRAME if code is None
+                            else (code.co_qualname, code.co_filename, line, code.co_firstlineno, code.co_name)
+                        )
+                    stack.append(f)
+                if truncated:
+                    stack.append(_TRUNCATED)
+                labels = {"thread": self.names.get(tid, f"Thread-{ident}"), "thread_id": str(ident)}
+            if task:
+                labels["task"] = task_label(task)
+            b.add(stack, [n, n * period], labels=labels)
         self.counts = {}
         return b.build(time_nanos=self.time_nanos, duration_nanos=time.monotonic_ns() - self.start_mono)
 

@@ -1,20 +1,28 @@
-"""A sampled heap profile of Python's allocators (the native engine), like Go's.
+"""A sampled heap profile of Python's allocators and NumPy's array buffers (the native engine),
+like Go's.
 
-Hooks on the PyMem OBJ and MEM domains sample allocations by bytes: on average one sample per
-``rate`` bytes allocated, at exponentially distributed gaps, so a block of s bytes is sampled
-with probability 1-exp(-s/rate). Each sampled block's stack is kept, and the block is tracked
-until freed. `profile` returns all four of Go's heap sample types, unsampled per block with the
-weight 1/(1-exp(-s/rate)) (`pyprofnb.profile.heap_unsample_weight`): ``alloc_objects``,
-``alloc_space`` (everything allocated since `start`/`reset`) and ``inuse_objects``,
-``inuse_space`` (what is still allocated). ``rate=1`` records every allocation exactly.
+Hooks on the PyMem OBJ and MEM domains, and on NumPy's allocation handler (NumPy >= 1.22,
+when NumPy is imported), sample allocations by bytes: on average one sample per ``rate``
+bytes allocated, at exponentially distributed gaps, so a block of s bytes is sampled with
+probability 1-exp(-s/rate). Each sampled block's stack is kept, and the block is tracked
+until freed. `profile` returns all four of Go's heap sample types, unsampled per block with
+the weight 1/(1-exp(-s/rate)): ``alloc_objects``, ``alloc_space`` (everything allocated since
+`start`/`reset`) and ``inuse_objects``, ``inuse_space`` (what is still allocated).
+``rate=1`` records every allocation exactly.
+
+Labels: ``allocator=numpy`` marks NumPy's array buffers (Python's own allocations carry no
+such label, so their samples look exactly like Go's); ``task``
+when the allocating thread had a task id set (`pyprofnb.collect.set_task`); ``bytes`` (a
+numeric label) the average block size, as in Go.
 
 Default rate, 128 KiB: Python objects are mostly under 512 bytes, so Go's 512 KiB gives too
-few samples; at 128 KiB a workload allocating 100 MB/s takes ~800 samples a second and the
-hooks cost a few percent (benchmarks/bench_engine.py measures it), while rates of 16-32 KiB
-cost measurably more for little gain in a profile of a few seconds.
+few samples; benchmarks/bench_engine.py measures the cost.
 
-Not seen: memory from ``malloc`` in C extensions (NumPy array buffers) and from the RAW domain;
-blocks allocated before `start`. After `stop`, the in-use figures are those at the stop.
+Not seen: memory from ``malloc`` in C extensions other than NumPy's array buffers, the RAW
+domain, blocks allocated before `start`. After `stop`, the in-use figures are those at the
+stop. Another tool that replaces the allocator (``tracemalloc.stop()`` after `start`) removes
+the hooks; they are put back at the next `running`/`profile`/`stats`, and the profile's
+comments say so.
 
 >>> heap.start()
 >>> ...
@@ -24,18 +32,21 @@ blocks allocated before `start`. After `stop`, the in-use figures are those at t
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 
 from ..errors import ProfilingError, ProfilingInUseError
-from ..profile import Profile, ProfileBuilder
-from . import UNAVAILABLE_REASON, _engine
+from ..model.profile import Profile, ProfileBuilder
+from . import UNAVAILABLE_REASON, _engine, task_label
 
 DEFAULT_RATE = 131072
 _SAMPLE_TYPES = [("alloc_objects", "count"), ("alloc_space", "bytes"), ("inuse_objects", "count"), ("inuse_space", "bytes")]
+_OVERFLOW = ("[pyprofnb: heap profile tables full]", "", 0, 0, "[pyprofnb: heap profile tables full]")
+_TRUNCATED = ("[pyprofnb: stack truncated]", "", 0, 0, "[pyprofnb: stack truncated]")
 
 _lock = threading.RLock()  # start/stop/reset/profile; the hooks themselves only need the GIL
-_state = {"rate": DEFAULT_RATE, "time_nanos": 0, "start_mono": 0, "stop_mono": 0}
+_state = {"rate": DEFAULT_RATE, "reinstalled_at": []}
 
 
 def available() -> bool:
@@ -44,7 +55,11 @@ def available() -> bool:
 
 
 def running() -> bool:
-    return _engine is not None and _engine.heap_running()
+    """Whether allocations are being sampled (hooks another tool removed are put back first)."""
+    if _engine is None or not _engine.heap_running():
+        return False
+    _check_hooks()
+    return True
 
 
 def start(rate: int = DEFAULT_RATE) -> None:
@@ -57,7 +72,9 @@ def start(rate: int = DEFAULT_RATE) -> None:
         if _engine.heap_running():
             raise ProfilingInUseError("heap profiling already in use")
         _engine.heap_start(rate)
-        _state.update(rate=rate, time_nanos=time.time_ns(), start_mono=time.monotonic_ns(), stop_mono=0)
+        _state.update(rate=rate, reinstalled_at=[])
+        _engine.heap_check()  # a hook left in place by an earlier stop may be gone since
+        _hook_numpy()
 
 
 def stop() -> None:
@@ -67,7 +84,6 @@ def stop() -> None:
     with _lock:
         if _engine.heap_running():
             _engine.heap_stop()
-            _state["stop_mono"] = time.monotonic_ns()
 
 
 def reset() -> None:
@@ -76,39 +92,89 @@ def reset() -> None:
         return
     with _lock:
         _engine.heap_reset()
-        _state.update(time_nanos=time.time_ns(), start_mono=time.monotonic_ns(), stop_mono=0)
+        _state["reinstalled_at"] = []
 
 
 def stats() -> dict:
-    """The engine's counters: rate, samples taken, live sampled blocks, stacks, table memory."""
+    """The engine's counters: rate, samples taken, live sampled blocks, stacks, table memory,
+    hooks re-installed, whether NumPy's array buffers are seen (and if not, why)."""
     if _engine is None:
         return {"running": False, "available": False, "reason": UNAVAILABLE_REASON}
+    _check_hooks()
     return {"available": True, **_engine.heap_stats()}
 
 
+def _hook_numpy() -> None:
+    """Sample NumPy's array buffers too, if NumPy is imported (it is never imported here)."""
+    np = sys.modules.get("numpy")
+    if np is None:
+        return
+    for name in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):
+        mod = sys.modules.get(name)
+        capsule = getattr(mod, "_ARRAY_API", None) if mod is not None else None
+        if capsule is not None:
+            _engine.heap_numpy(capsule)
+            return
+
+
+def _check_hooks() -> None:
+    """Put back hooks that another tool removed (e.g. tracemalloc.stop()), and note when."""
+    if _engine is None or not _engine.heap_running():
+        return
+    with _lock:
+        if _engine.heap_check():
+            _state["reinstalled_at"].append(time.time_ns())
+        _hook_numpy()
+
+
 def profile() -> Profile:
-    """The heap profile so far: alloc_objects, alloc_space, inuse_objects, inuse_space."""
+    """The heap profile now: alloc_objects, alloc_space, inuse_objects, inuse_space.
+
+    ``time_nanos`` is when this snapshot is taken and ``duration_nanos`` the time taken to
+    build it, as in Go's heap profile."""
+    began = time.time_ns()
+    _check_hooks()
     rate = _state["rate"]
-    b = ProfileBuilder(_SAMPLE_TYPES, period_type=("space", "bytes"), period=rate, default_sample_type="inuse_space")
     with _lock:
         records = _engine.heap_snapshot() if _engine is not None else []
-        end = _state["stop_mono"] or time.monotonic_ns()
-        duration = end - _state["start_mono"] if _state["start_mono"] else 0
-    frame_cache: dict = {}
-    for frames, ao, asp, io, isp in records:
-        values = [round(ao), round(asp), round(io), round(isp)]
-        if not any(values):
-            continue
-        stack = []
-        for item in frames:
-            f = frame_cache.get(item)
-            if f is None:
-                code, line = item
-                f = frame_cache[item] = (code.co_qualname, code.co_filename, line, code.co_firstlineno, code.co_name)
-            stack.append(f)
-        avg = round(asp / ao) if ao else 0
-        b.add(stack, values, num_labels={"bytes": (avg, "bytes")})
-    return b.build(time_nanos=_state["time_nanos"], duration_nanos=duration)
+        st = _engine.heap_stats() if _engine is not None else {}
+        reinstalled = list(_state["reinstalled_at"])
+    previous = _engine.set_paused(True) if _engine is not None else False
+    try:
+        b = ProfileBuilder(_SAMPLE_TYPES, period_type=("space", "bytes"), period=rate,
+                           default_sample_type="inuse_space", comments=_comments(st, reinstalled))
+        for kind, task, truncated, frames, ao, asp, io, isp in records:
+            values = [round(ao), round(asp), round(io), round(isp)]
+            if not any(values):
+                continue
+            stack = list(frames) if kind >= 0 else [_OVERFLOW]
+            if truncated:
+                stack.append(_TRUNCATED)
+            labels = {"allocator": "numpy"} if kind == 1 else {}
+            if task:
+                labels["task"] = task_label(task)
+            avg = round(asp / ao) if ao else 0
+            b.add(stack, values, labels=labels, num_labels={"bytes": (avg, "bytes")})
+        return b.build(time_nanos=began, duration_nanos=time.time_ns() - began)
+    finally:
+        if _engine is not None:
+            _engine.set_paused(previous)
+
+
+def _comments(st: dict, reinstalled: list[int]) -> list[str]:
+    out = []
+    if st.get("overflowed"):
+        out.append(f"pyprofnb: {st['overflowed']} samples found the stack tables full; "
+                   "they are counted under '[pyprofnb: heap profile tables full]'")
+    if st.get("dropped"):
+        out.append(f"pyprofnb: {st['dropped']} sampled blocks could not be tracked "
+                   "(counted as allocated, not as in use)")
+    if reinstalled:
+        out.append(f"pyprofnb: another tool removed the allocation hooks (e.g. tracemalloc.stop()); "
+                   f"re-installed {len(reinstalled)} time(s), allocations in between were not sampled")
+    if st.get("numpy_without_gil"):
+        out.append(f"pyprofnb: {st['numpy_without_gil']} NumPy allocations made without the GIL were not sampled")
+    return out
 
 
 class HeapProfiler:

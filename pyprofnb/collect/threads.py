@@ -20,8 +20,9 @@ import dataclasses
 import sys
 import threading
 import time
+import weakref
 
-from ..profile import Profile, ProfileBuilder
+from ..model.profile import Profile, ProfileBuilder
 
 # A frame as ProfileBuilder takes it: (function, file, line, start_line).
 Frame = tuple
@@ -57,11 +58,28 @@ class ThreadInfo:
 
 _created_lock = threading.Lock()
 _created: collections.Counter = collections.Counter()  # creation stack -> threads created
-_creator: "dict[int, tuple[int, Frame]]" = {}  # id(Thread) -> (creator ident, start() caller)
+# Thread -> (creator ident, start() caller); weak, so finished threads do not pile up.
+_creator: "weakref.WeakKeyDictionary[threading.Thread, tuple[int, Frame]]" = weakref.WeakKeyDictionary()
 _original_start = threading.Thread.start
 # Threads alive before we started watching have no known creation stack; like Go's main
 # thread record they get one pseudo frame, so the count text stays parseable by pprof.
 _BEFORE = ("<thread created before pyprofnb watched>", "", 0, 0)
+
+
+_start_listeners: list = []  # called with each Thread once it runs (native_id known)
+
+
+def add_start_listener(fn) -> None:
+    """Call ``fn(thread)`` after each ``Thread.start`` (the CPU profiler learns names of
+    threads too short-lived to be seen alive)."""
+    _start_listeners.append(fn)
+
+
+def remove_start_listener(fn) -> None:
+    try:
+        _start_listeners.remove(fn)
+    except ValueError:
+        pass
 
 
 def _recording_start(self, *args, **kwargs):
@@ -69,8 +87,11 @@ def _recording_start(self, *args, **kwargs):
     stack = tuple(frame_stack(caller, limit=64))
     with _created_lock:
         _created[stack] += 1
-        _creator[id(self)] = (threading.get_ident(), stack[0] if stack else _BEFORE)
-    return _original_start(self, *args, **kwargs)
+        _creator[self] = (threading.get_ident(), stack[0] if stack else _BEFORE)
+    result = _original_start(self, *args, **kwargs)
+    for fn in list(_start_listeners):
+        fn(self)
+    return result
 
 
 def _install_start_hook() -> None:
@@ -111,7 +132,7 @@ def snapshot(*, exclude: set[int] = frozenset()) -> list[ThreadInfo]:
             native_id=getattr(thread, "native_id", None),
             daemon=thread.daemon if thread is not None else None,
             stack=stack,
-            created_by=_creator.get(id(thread)) if thread is not None else None,
+            created_by=_creator.get(thread) if thread is not None else None,
         ))
     del frames
     return out

@@ -18,7 +18,8 @@ import sys
 import threading
 import time
 
-from ..profile import Profile, ProfileBuilder
+from ..model.profile import Profile, ProfileBuilder
+from . import check_hz
 from .threads import code_frame
 
 DEFAULT_HZ = 100
@@ -28,11 +29,7 @@ class WallProfiler:
     """Samples all threads' stacks ``hz`` times a second on a daemon thread until `stop`."""
 
     def __init__(self, hz: int = DEFAULT_HZ):
-        if not 1 <= hz <= 1000:
-            from ..errors import ProfilingError
-
-            raise ProfilingError(f"wall-clock sampling rate must be 1..1000 Hz, got {hz}")
-        self.hz = hz
+        self.hz = check_hz(hz)
         self.profile: Profile | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

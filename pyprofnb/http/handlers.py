@@ -33,12 +33,12 @@ import time
 from typing import Callable, NamedTuple
 from urllib.parse import parse_qs
 
-from .. import legacy_text
+from ..codec import legacy_text
 from ..collect import runtime as runtime_stats
 from ..collect import threads as thread_stacks
 from ..collect import wall as wall_sampler
 from ..errors import ProfilingError, ProfilingInUseError
-from ..profile import Profile, merge
+from ..model.profile import Profile, merge
 
 PREFIX = "/debug/pprof/"
 MAX_SECONDS = 600

@@ -13,10 +13,10 @@ import pandas as pd
 
 from ..errors import OptionError, PprofError
 from ..options import ReportOptions
-from ..profile import Profile
+from ..model.profile import Profile
 from ..report import _FRAMES, _TEXTS, make_report, render_text
 from ..report import flame as _flame  # registers the "flame" report kind
-from ..report import units
+from .. import units
 
 # Views the explorer and the magic know, and the report kind behind each.
 VIEW_KINDS = {"web": "svg", "graph": "svg", "flame graph": "flame", "weblist": "list"}

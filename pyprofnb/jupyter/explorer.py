@@ -16,7 +16,7 @@ from IPython.display import display
 
 from ..errors import PprofError
 from ..options import GRANULARITIES, OPTION_BY_NAME, ReportOptions
-from ..profile import Profile, diff, subtract
+from ..model.profile import Profile, diff, subtract
 from ..sources import load_sources
 from . import display as rich
 

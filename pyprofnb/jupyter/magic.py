@@ -26,7 +26,7 @@ from IPython.display import display
 
 from ..errors import OptionError, PprofError, ProfilingError
 from ..options import parse_args
-from ..profile import Profile
+from ..model.profile import Profile
 from ..sources import load_sources
 from . import display as rich
 
@@ -212,7 +212,7 @@ class PprofMagics(Magics):
                 failed = True
                 self.shell.showtraceback()
         prof = profiler.profile
-        from ..filters import show_from
+        from ..model.filters import show_from
 
         # Keep only the cell's own frames: drop the kernel's machinery above them and the
         # samples of other threads (the kernel's heartbeat, the sampler itself).

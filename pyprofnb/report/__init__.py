@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..errors import OptionError
 from ..options import ReportOptions
-from ..profile import Profile
+from ..model.profile import Profile
 from .core import Report, prepare
 
 # kind -> (DataFrame builder, text renderer), filled in by the report modules below.

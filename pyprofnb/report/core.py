@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..filters import apply_filters
+from ..options import apply_filters
 from ..options import ReportOptions
-from ..profile import Profile
-from . import units
+from ..model.profile import Profile
+from .. import units
 from .graph import Graph, NodeTable, aggregate_lines, build_graph, build_nodes, sort_nodes
 
 # Reports that force options, as go tool pprof's applyCommandOverrides does.

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import OptionError, PprofError
-from ..filters import label_units
-from . import units
+from ..model.filters import label_units
+from .. import units
 from .core import Report
 from .graph import Graph
 from .tree import edge_order

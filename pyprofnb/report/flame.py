@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from ..options import ReportOptions
-from ..profile import Profile
-from . import units
+from ..model.profile import Profile
+from .. import units
 from .core import Report, prepare
 
 ROW_PX = 18

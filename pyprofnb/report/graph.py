@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..options import GRANULARITIES
-from ..profile import Frames, Profile
+from ..model.profile import Frames, Profile
 from ..errors import OptionError
 
 
@@ -90,7 +90,7 @@ def aggregate_lines(prof: Profile, noinlines: bool) -> Profile:
     """Drop inlined lines (keep each location's out-of-line caller) under -noinlines."""
     if not noinlines:
         return prof
-    from ..filters import with_lines
+    from ..model.filters import with_lines
 
     counts = np.diff(prof.line_offsets)
     keep = np.zeros(len(prof.line_func), dtype=bool)

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from ..profile import Mapping, Profile
+from ..model.profile import Mapping, Profile
 from .core import Report
 from .traces import go_loaded
 

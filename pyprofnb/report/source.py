@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..errors import OptionError
 from ..options import compile_regex
-from . import units
+from .. import units
 from .core import Report
 
 _MARGIN = 5  # lines shown before the first and after the last sampled line

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..filters import label_units
-from . import units
+from ..model.filters import label_units
+from .. import units
 from .core import Report
 from .traces import go_loaded
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..filters import label_units
-from . import units
+from ..model.filters import label_units
+from .. import units
 from .core import Report, prepare
 
 _SEPARATOR = "-----------+-------------------------------------------------------"

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..errors import OptionError
 from ..options import compile_regex
-from . import units
+from .. import units
 from .core import Report
 from .graph import Graph
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import OptionError
+from .errors import OptionError
 
 
 @dataclass(frozen=True)

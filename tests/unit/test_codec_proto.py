@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import pyprofnb
 from pyprofnb import InvalidProfileError, PprofError, ProfileBuilder, ProfileFormatError
-from pyprofnb.pprof_format import decode, encode, profile_message_class
+from pyprofnb.codec.proto import decode, encode, profile_message_class
 from gotools import run_go_pprof
 
 

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 from gotools import run_go_pprof
-from pyprofnb import pprof_format
+from pyprofnb.codec import proto as pprof_format
 from pyprofnb.errors import OptionError, PprofError
 from pyprofnb.options import parse_args
-from pyprofnb.profile import ProfileBuilder, diff, subtract
+from pyprofnb.model.profile import ProfileBuilder, diff, subtract
 from pyprofnb.report import make_report, render_text
 
-REPO = Path(__file__).resolve().parent.parent
-UNITS_PY = REPO / "pyprofnb" / "report" / "units.py"
+REPO = Path(__file__).resolve().parents[2]
+UNITS_PY = REPO / "pyprofnb" / "units.py"
 
 
 def load(path) -> object:

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from pyprofnb import legacy_text
-from pyprofnb.pprof_format import decode
+from pyprofnb.codec import legacy_text
+from pyprofnb.codec.proto import decode
 
 P = "/debug/pprof/"
 

@@ -16,7 +16,7 @@
       # labels: {"k":"v"}
       #	0xPC	function+0xOFF	file:line
 
-`parse` tells them apart; `pyprofnb.pprof_format.decode` calls it for non-proto input.
+`parse` tells them apart; `pyprofnb.codec.proto.decode` calls it for non-proto input.
 
 Python has no program counters, so the writers give every (function, line) a stable
 synthetic address from `ADDRESSES`: each function gets a 1 MiB block starting at 0x400000
@@ -43,8 +43,8 @@ from typing import Iterable, Mapping as TypingMapping, Sequence
 
 import numpy as np
 
-from .errors import ProfileFormatError
-from .profile import HEAP_SAMPLE_TYPES, Profile, ValueType, _objects, heap_unsample_weight
+from ..errors import ProfileFormatError
+from ..model.profile import HEAP_SAMPLE_TYPES, Profile, ValueType, _objects, heap_unsample_weight
 
 # ------------------------------------------------------------------ addresses
 

@@ -1,4 +1,4 @@
-"""pyprofnb load, side by side with the real `hey` on the same servers.
+"""pyprofnb loadgen, side by side with the real `hey` on the same servers.
 
 The demo server (the `demo_server` fixture) carries the main comparisons; small stdlib
 servers in this module misbehave on purpose (close keep-alive connections, answer garbage,
@@ -23,7 +23,7 @@ import pyprofnb
 from pyprofnb.errors import OptionError
 from pyprofnb.loadgen import LoadResult, parse_duration, run_load
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 HEY = shutil.which("hey")
 needs_hey = pytest.mark.skipif(HEY is None, reason="hey (Debian package hey) is not installed")
 
@@ -467,15 +467,19 @@ def test_bad_flags(args, words, capsys):
     assert len(lines) == 1 and words in lines[0], err
 
 
-def test_pyprofnb_load_command(demo_server):
-    r = subprocess.run([sys.executable, "-m", "pyprofnb", "load", "-n", "20", "-c", "2",
+@pytest.mark.parametrize("verb", ["loadgen", "load"])
+def test_pyprofnb_loadgen_command(demo_server, verb):
+    r = subprocess.run([sys.executable, "-m", "pyprofnb", verb, "-n", "20", "-c", "2",
                         demo_server + "/sendjson"], cwd=REPO, capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stderr
     assert counts(r.stdout) == ({200: 20}, {})
+    # The old verb still works, and says which one to use.
+    deprecated = "pyprofnb: 'pyprofnb load' is deprecated, use 'pyprofnb loadgen' (same flags)\n"
+    assert r.stderr == (deprecated if verb == "load" else "")
 
 
 def test_bad_flag_exit_status_from_a_shell():
     r = ours("-c", "zero", "http://127.0.0.1:1/", timeout=30)
     assert (r.returncode, r.stdout) == (2, "")
-    assert r.stderr == "pyprofnb load: -c must be an integer, got 'zero'\n"
+    assert r.stderr == "pyprofnb loadgen: -c must be an integer, got 'zero'\n"

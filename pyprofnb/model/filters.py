@@ -3,24 +3,25 @@ tagignore, tagshow, taghide — with go tool pprof's semantics (profile/filter.g
 driver_focus.go), on whole columns.
 
 Each filter is a function of (profile, pattern) returning a new Profile and whether the
-pattern matched anything; `apply_filters` runs them in pprof's order.
+pattern matched anything; `pyprofnb.options.apply_filters` turns option strings into compiled
+regexps and runs them in pprof's order.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import OptionError
-from .options import ReportOptions, compile_regex
+from ..errors import OptionError
 from .profile import Profile, take_samples
 
 
-@dataclass
-class FilterResult:
-    profile: Profile
-    unmatched: list[str]  # option names whose pattern matched nothing (pprof warns about them)
+def compile_regex(name: str, pattern: str) -> re.Pattern:
+    """Compile a user regexp (Go RE2 syntax is close to Python's for what pprof users type)."""
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise OptionError(f"parsing {name} regexp {pattern!r}: {exc}") from None
 
 
 # ------------------------------------------------------------- building blocks
@@ -202,7 +203,7 @@ _RANGE = re.compile(r"([+-]?\d+)([A-Za-z]+)?")
 
 def _parse_range(value: str):
     """pprof's parseTagFilterRange: ``32kb``, ``1kb:10kb``, ``:1mb``, ``64:``."""
-    from .report.units import scale
+    from ..units import scale
 
     def parse(part):
         m = _RANGE.fullmatch(part)
@@ -326,30 +327,7 @@ def filter_tags_by_name(prof: Profile, show: re.Pattern | None, hide: re.Pattern
     )
 
 
-def apply_filters(prof: Profile, opts: ReportOptions) -> FilterResult:
-    """Every filter of ``opts`` in go tool pprof's order (applyFocus)."""
-    def rx(name):
-        value = getattr(opts, name)
-        return compile_regex(name, value) if value else None
-
-    unmatched: list[str] = []
-    prof, matched = filter_by_name(prof, rx("focus"), rx("ignore"), rx("hide"), rx("show"))
-    if opts.show_from:
-        prof, hit = show_from(prof, rx("show_from"))
-        matched["show_from"] = hit
-    try:
-        prof, tag_matched = filter_by_tag(prof, opts.tagfocus, opts.tagignore)
-    except re.error as exc:
-        raise OptionError(f"parsing tag filter: {exc}") from None
-    matched.update(tag_matched)
-    prof = filter_tags_by_name(prof, rx("tagshow"), rx("taghide"))
-    if opts.prune_from:
-        prof = prune_from(prof, rx("prune_from"))
-    unmatched = [name for name, hit in matched.items() if not hit]
-    return FilterResult(prof, unmatched)
-
-
-__all__ = ["apply_filters", "filter_by_name", "filter_by_tag", "label_units", "prune_from", "show_from", "with_lines", "with_stack_entries"]
+__all__ = ["compile_regex", "filter_by_name", "filter_by_tag", "label_units", "prune_from", "show_from", "with_lines", "with_stack_entries"]
 
 
 def remove_uninteresting(prof: Profile) -> Profile:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .profile import Profile
+from ..model.profile import Profile
 
 
 def _categorical(values: np.ndarray) -> pd.Categorical:

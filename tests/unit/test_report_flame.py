@@ -13,7 +13,7 @@ import pytest
 
 matplotlib.use("Agg")
 
-from pyprofnb.profile import diff, subtract  # noqa: E402
+from pyprofnb.model.profile import diff, subtract  # noqa: E402
 from pyprofnb.report import make_report, render_text  # noqa: E402
 from pyprofnb.report.flame import draw_flame, flame_data, flame_html, package_of  # noqa: E402
 

@@ -21,8 +21,8 @@ import zlib
 
 import numpy as np
 
-from .errors import InvalidProfileError, ProfileFormatError
-from .profile import Mapping, Profile, ValueType, _objects, _ranges
+from ..errors import InvalidProfileError, ProfileFormatError
+from ..model.profile import Mapping, Profile, ValueType, _objects, _ranges
 
 # Profiles larger than this once decompressed are refused (gzip bombs, runaway files).
 DEFAULT_MAX_BYTES = 2 * 1024**3

@@ -4,7 +4,7 @@ Each workload runs in its own interpreter, so a crash fails one test instead of 
 pytest. Workloads: threads starting and ending all the time, deep recursion (past the
 engine's 128-frame limit), generators, asyncio, exceptions, gc of cycles while capturing,
 code objects dying while sampled (exec), fork; then repeated start/stop cycles checked for
-memory growth and for pinned code objects being released.
+memory growth and for timers and threads being released.
 """
 import json
 import os
@@ -18,7 +18,7 @@ from pyprofnb.collect import cpu
 
 pytestmark = pytest.mark.skipif(not cpu.available(), reason="native engine unavailable")
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 WORKLOADS = """
 import asyncio, gc, json, os, sys, threading, time
@@ -124,10 +124,11 @@ def test_everything_at_once_no_crash_and_sane_profiles():
     """)
     assert out["status"] == 0
     assert out["samples"] > 0 and out["heap_samples"] > 0
-    assert out["max_depth"] <= 128
+    assert out["max_depth"] <= 129  # the engine's 128 frames plus the truncation marker
+    assert "[pyprofnb: stack truncated]" in out["funcs"]  # recurse(200) is deeper than 128
     stats = out["cpu_stats"]
     assert stats["dropped_ring_full"] == 0
-    assert stats["pinned_code_objects"] == 0  # released at stop
+    assert stats["dropped_table_full"] == 0
     assert "mixed" in out["funcs"], stats
     print("stress cpu stats", stats)
 
@@ -154,7 +155,7 @@ def test_start_stop_cycles_do_not_leak():
                       "threads": threading.active_count()}))
     """)
     assert out["grown_kb"] < 8 * 1024, out
-    assert out["cpu"]["pinned_code_objects"] == 0 and out["cpu"]["timers"] == 0
+    assert out["cpu"]["timers"] == 0
     assert out["heap"]["stacks"] == 0 and out["heap"]["live_samples"] == 0
     assert out["heap"]["hooks_obj"] is False and out["heap"]["hooks_mem"] is False
     assert out["threads"] == 1  # drain threads ended

@@ -9,8 +9,8 @@ import subprocess
 import pytest
 import requests
 
-from pyprofnb import legacy_text
-from pyprofnb.pprof_format import decode
+from pyprofnb.codec import legacy_text
+from pyprofnb.codec.proto import decode
 
 P = "/debug/pprof/"
 SHOWING = re.compile(r"Showing nodes accounting for .*, .* of (\S+) total")

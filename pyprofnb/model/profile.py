@@ -14,7 +14,8 @@ as arrays, so a million samples load, merge and aggregate without a Python loop 
 - functions: ``func_id``, ``func_name``, ``func_system_name``, ``func_filename``,
   ``func_start_line``.
 
-The model knows nothing of reports or display; `pyprofnb.views` makes DataFrames of it.
+The model knows nothing of reports, codecs or display: its convenience methods (``top``,
+``text``, ``report``, ``*_df``, ``to_bytes``) call what `pyprofnb.facade` installs.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .errors import IncompatibleProfilesError, InvalidProfileError, OptionError
+from ..errors import IncompatibleProfilesError, InvalidProfileError, OptionError, PprofError
 
 # Heap sample types under their legacy flag names, in Go's order.
 HEAP_SAMPLE_TYPES = ("alloc_objects", "alloc_space", "inuse_objects", "inuse_space")
@@ -287,40 +288,26 @@ class Profile:
         ratios = np.where(own != 0, other / np.where(own == 0, 1, own), 1.0)
         return self.scale(ratios)
 
-    # ------------------------------------------------------------- DataFrames
+    # ------------------------------------------- convenience (layers above the model)
 
     def samples_df(self):
-        from .views import samples_frame
-
-        return samples_frame(self)
+        return _convenience().samples_df(self)
 
     def frames_df(self):
-        from .views import frames_frame
-
-        return frames_frame(self)
+        return _convenience().frames_df(self)
 
     def functions_df(self):
-        from .views import functions_frame
-
-        return functions_frame(self)
+        return _convenience().functions_df(self)
 
     def locations_df(self):
-        from .views import locations_frame
-
-        return locations_frame(self)
+        return _convenience().locations_df(self)
 
     def labels_df(self):
-        from .views import labels_frame
-
-        return labels_frame(self)
-
-    # --------------------------------------------------------------- reports
+        return _convenience().labels_df(self)
 
     def report(self, kind: str = "top", **options):
         """The DataFrame of a go tool pprof report: ``prof.report("top", cum=True)``."""
-        from .report import make_report
-
-        return make_report(self, kind, **options)
+        return _convenience().report(self, kind, **options)
 
     def top(self, **options):
         """``go tool pprof -top`` as a DataFrame (flat, flat%, sum%, cum, cum% per node).
@@ -331,20 +318,33 @@ class Profile:
 
     def text(self, kind: str = "top", **options) -> str:
         """The report as go tool pprof prints it: ``print(prof.text("top", cum=True))``."""
-        from .report import render_text
-
-        return render_text(self, kind, **options)
+        return _convenience().text(self, kind, **options)
 
     # ------------------------------------------------------------------ I/O
 
     def to_bytes(self, *, compress: bool = True) -> bytes:
-        from .pprof_format import encode
-
-        return encode(self, compress=compress)
+        return _convenience().to_bytes(self, compress=compress)
 
     def save(self, path) -> None:
         with open(path, "wb") as fh:
             fh.write(self.to_bytes())
+
+
+# The DataFrame, report and encoding methods above are served by layers that import the model,
+# never the other way: `pyprofnb.facade` installs itself here when the package is imported
+# (docs/ARCHITECTURE.md, "Convenience methods").
+_CONVENIENCE = []
+
+
+def install_convenience(provider) -> None:
+    """Called once by `pyprofnb.facade`: ``provider`` has samples_df ... report, text, to_bytes."""
+    _CONVENIENCE[:] = [provider]
+
+
+def _convenience():
+    if not _CONVENIENCE:  # only when pyprofnb/__init__ was bypassed
+        raise PprofError("Profile convenience methods need the pyprofnb package: import pyprofnb")
+    return _CONVENIENCE[0]
 
 
 def _as_objects(values) -> np.ndarray:

@@ -10,7 +10,7 @@ import requests
 
 import pyprofnb.http
 from pyprofnb.http.wsgi import PprofMiddleware
-from pyprofnb.pprof_format import decode
+from pyprofnb.codec.proto import decode
 
 
 @pytest.fixture

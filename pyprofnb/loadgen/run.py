@@ -2,7 +2,7 @@
 
 From a shell::
 
-    pyprofnb load -m POST -c 8 -n 100000 http://127.0.0.1:4000/sendjson
+    pyprofnb loadgen -m POST -c 8 -n 100000 http://127.0.0.1:4000/sendjson
 
 From Python (the result holds hey's figures and a DataFrame of every request)::
 
@@ -17,7 +17,7 @@ While a profile is taken::
     run.result.rps
 
 Requests go out from several worker processes, each driving its share of the connections
-(hey's "workers") on one epoll loop with a small HTTP/1.1 client (loadgen_worker.py).
+(hey's "workers") on one epoll loop with a small HTTP/1.1 client (worker.py).
 As in hey, each of the c workers sends n // c requests, one at a time.
 """
 from __future__ import annotations
@@ -36,9 +36,9 @@ from urllib.parse import unquote, urlsplit
 
 import numpy as np
 
-from . import loadgen_report
-from .errors import OptionError, PprofError
-from .loadgen_worker import Plan, RequestSpec, Target, run_process
+from . import result as loadgen_report
+from ..errors import OptionError, PprofError
+from .worker import Plan, RequestSpec, Target, run_process
 
 __all__ = ["LoadError", "LoadOptions", "LoadResult", "LoadRun", "main", "run_load"]
 
@@ -179,7 +179,7 @@ class LoadOptions:
         if opts.output not in ("", "csv"):
             bad("output", '"csv" (or nothing, for the summary)', opts.output)
         if opts.http2:
-            raise OptionError(f"{name('http2')}: HTTP/2 is not supported by pyprofnb load; "
+            raise OptionError(f"{name('http2')}: HTTP/2 is not supported by pyprofnb loadgen; "
                               "use hey -h2")
         if not isinstance(opts.method, str) or not re.fullmatch(r"[A-Za-z]+", opts.method):
             bad("method", "an HTTP method such as GET or POST", opts.method)
@@ -298,7 +298,7 @@ def parse_duration(text: str, label: str = "duration") -> float:
 # ---- the command line ---------------------------------------------------------------------
 
 def usage() -> str:
-    lines = ["Usage: pyprofnb load [options...] <url>", "", "Options:"]
+    lines = ["Usage: pyprofnb loadgen [options...] <url>", "", "Options:"]
     for f in FLAGS:  # laid out as hey's usage is
         if len(f.flag) <= 2:
             pad = " " * (3 - len(f.flag))
@@ -330,7 +330,7 @@ def parse_args(argv: list[str]) -> LoadOptions:
             raise OptionError("-h is hey's deprecated header flag: use -H 'Name: value' "
                               "(and --help for help)")
         if f is None:
-            raise OptionError(f"flag provided but not defined: -{name} (see pyprofnb load --help)")
+            raise OptionError(f"flag provided but not defined: -{name} (see pyprofnb loadgen --help)")
         if f.kind == "bool":
             if eq and value.lower() not in ("1", "0", "t", "f", "true", "false"):
                 raise OptionError(f"-{name} is a switch: give it alone or as -{name}=true, "
@@ -344,7 +344,7 @@ def parse_args(argv: list[str]) -> LoadOptions:
             i += 1
         kw[f.param] = _convert(f, value, kw)
     if not urls:
-        raise OptionError("missing URL: pyprofnb load [options...] <url>")
+        raise OptionError("missing URL: pyprofnb loadgen [options...] <url>")
     if len(urls) > 1:
         raise OptionError(f"expected one URL, got {len(urls)}: {' '.join(urls)}")
     return LoadOptions.build(urls[0], cli=True, **kw)
@@ -371,7 +371,7 @@ def _convert(f: _Flag, value: str, kw: dict):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`pyprofnb load [hey's flags] URL`: run, print hey's summary (or csv) on stdout."""
+    """`pyprofnb loadgen [hey's flags] URL`: run, print hey's summary (or csv) on stdout."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if any(a in ("-help", "--help", "-?") for a in argv) or not argv:
         sys.stderr.write(usage())
@@ -379,13 +379,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         opts = parse_args(argv)
     except OptionError as e:
-        sys.stderr.write(f"pyprofnb load: {e}\n")
+        sys.stderr.write(f"pyprofnb loadgen: {e}\n")
         return 2
     try:
         run = LoadRun(opts, progress=None, background=False)
         result = run.wait()
     except LoadError as e:
-        sys.stderr.write(f"pyprofnb load: {e}\n")
+        sys.stderr.write(f"pyprofnb loadgen: {e}\n")
         return 1
     sys.stdout.write(result.csv() if opts.output == "csv" else result.summary())
     sys.stdout.flush()
@@ -439,13 +439,13 @@ def _context():
         return multiprocessing.get_context("fork")
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["pyprofnb.loadgen_worker"])
+        ctx.set_forkserver_preload(["pyprofnb.loadgen.worker"])
         return ctx
     return multiprocessing.get_context("spawn")
 
 
 class LoadRun:
-    """A load test in progress. Made by run_load (or `pyprofnb load`)."""
+    """A load test in progress. Made by run_load (or `pyprofnb loadgen`)."""
 
     def __init__(self, opts: LoadOptions, progress: bool | None = None, background: bool = False):
         self.opts = opts
@@ -770,7 +770,3 @@ class _WidgetProgress:
         self.bar.bar_style = "success"
         of = f"/{self.expected}" if self.expected else ""
         self.label.value = f"{done}{of} requests, done"
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from pyprofnb.pprof_format import decode
+from pyprofnb.codec.proto import decode
 
 from conftest import start_demo_server, stop_demo_server
 

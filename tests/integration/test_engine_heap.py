@@ -20,7 +20,7 @@ from pyprofnb.errors import ProfilingError, ProfilingInUseError
 
 pytestmark = pytest.mark.skipif(not heap.available(), reason="native engine unavailable")
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BYTES_OVERHEAD = 33  # sizeof(PyBytesObject) header + NUL on CPython 3.11 x86-64
 
 PRELUDE = """

@@ -1,4 +1,4 @@
-"""pyprofnb.legacy_text: Go's debug=1 formats, written and read."""
+"""pyprofnb.codec.legacy_text: Go's debug=1 formats, written and read."""
 from __future__ import annotations
 
 import math
@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from pyprofnb import legacy_text as lt
+from pyprofnb.codec import legacy_text as lt
 from pyprofnb.errors import ProfileFormatError
-from pyprofnb.profile import ProfileBuilder
+from pyprofnb.model.profile import ProfileBuilder
 
 GO_HEAP = """heap profile: 3: 3145728 [12: 4194305] @ heap/1048576
 2: 2097152 [8: 2621440] @ 0x4a1b2f 0x4a1e90 0x43d1c7
