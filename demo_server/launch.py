@@ -90,10 +90,11 @@ class Server:
     def running(self) -> bool:
         return self.process.poll() is None
 
-    def stop(self) -> int:
-        """Stop the server (SIGTERM, SIGKILL after 10 s); returns its exit status."""
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, SIGKILL after 10 s); its exit status is then in
+        ``server.process.returncode``."""
         self._finalizer()
-        return self.process.wait()
+        self.process.wait()
 
     def __enter__(self) -> "Server":
         return self
