@@ -1,11 +1,19 @@
-"""Builds the native sampling engine; everything else is declared in pyproject.toml."""
+"""Builds the native sampling engine and the profile.proto decoder; everything else is declared
+in pyproject.toml."""
 import sys
 
 from setuptools import Extension, setup
 
 _ENGINE_FILES = ["module", "ring", "walk", "timers", "sampler", "heap_table", "heap_hooks"]
 
-ext_modules = []
+# The profile.proto decoder: portable C, required (the codec reads every profile with it).
+ext_modules = [
+    Extension(
+        "pyprofnb.codec._decode",
+        sources=["pyprofnb/codec/_decode.c"],
+        extra_compile_args=["-O2", "-Wall", "-std=gnu11"],
+    )
+]
 if sys.platform.startswith("linux"):
     ext_modules.append(
         Extension(

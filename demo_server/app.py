@@ -52,10 +52,28 @@ class DemoHandler(BaseHTTPRequestHandler):
     server_version = "demo_server"
 
     def _route(self) -> None:
-        length = self.headers.get("Content-Length")
-        if length and length.isdigit() and int(length) > 0:
-            self.rfile.read(int(length))  # keep the connection in step with the client
+        self._skip_body()
         ROUTES.get(urlsplit(self.path).path, not_found)(self)
+
+    def _skip_body(self) -> None:
+        """Keep the connection in step with the client without holding its body: a POST's
+        body (hey -d) is read and dropped in small chunks; a body on a GET or HEAD, or one
+        we cannot delimit (chunked), is not read at all and the connection closes after the
+        answer."""
+        length = self.headers.get("Content-Length", "").strip()
+        if self.headers.get("Transfer-Encoding") or (length and not (length.isascii() and length.isdigit())):
+            self.close_connection = True
+            return
+        remaining = int(length) if length else 0
+        if remaining and self.command != "POST":
+            self.close_connection = True
+            return
+        while remaining > 0:
+            chunk = self.rfile.read(min(remaining, 64 * 1024))
+            if not chunk:
+                self.close_connection = True
+                return
+            remaining -= len(chunk)
 
     do_GET = do_POST = do_HEAD = _route
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-import re
 from typing import Any
 
 from .errors import OptionError
@@ -349,10 +348,7 @@ def apply_filters(prof: Profile, opts: ReportOptions) -> FilterResult:
     if opts.show_from:
         prof, hit = show_from(prof, rx("show_from"))
         matched["show_from"] = hit
-    try:
-        prof, tag_matched = filter_by_tag(prof, opts.tagfocus, opts.tagignore)
-    except re.error as exc:
-        raise OptionError(f"parsing tag filter: {exc}") from None
+    prof, tag_matched = filter_by_tag(prof, opts.tagfocus, opts.tagignore)
     matched.update(tag_matched)
     prof = filter_tags_by_name(prof, rx("tagshow"), rx("taghide"))
     if opts.prune_from:

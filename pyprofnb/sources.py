@@ -13,23 +13,23 @@ from .model.profile import Profile, diff, merge, subtract
 
 
 def load_one(source, *, seconds: int | None = None, timeout: int | None = None,
-             max_bytes: int = DEFAULT_MAX_BYTES, all_frames: bool = False) -> Profile:
-    prof = _read(source, seconds=seconds, timeout=timeout, max_bytes=max_bytes)
+             max_bytes: int = DEFAULT_MAX_BYTES, all_frames: bool = False, memory_budget: int | None = None) -> Profile:
+    prof = _read(source, seconds=seconds, timeout=timeout, max_bytes=max_bytes, memory_budget=memory_budget)
     return prof if all_frames else remove_uninteresting(prof)
 
 
-def _read(source, *, seconds, timeout, max_bytes) -> Profile:
+def _read(source, *, seconds, timeout, max_bytes, memory_budget) -> Profile:
     if isinstance(source, Profile):
         return source
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return decode(bytes(source), max_bytes=max_bytes, source="profile bytes")
+        return decode(source, max_bytes=max_bytes, source="profile bytes", memory_budget=memory_budget)
     if isinstance(source, os.PathLike):
         source = os.fspath(source)
     if not isinstance(source, str):
         raise OptionError(f"a profile source must be a path, URL, bytes or Profile, got {type(source).__name__}")
     if is_url(source) and not os.path.exists(source):
         data = fetch(source, seconds=seconds, timeout=timeout, max_bytes=max_bytes)
-        return decode(data, max_bytes=max_bytes, source=source)
+        return decode(data, max_bytes=max_bytes, source=source, memory_budget=memory_budget)
     try:
         size = os.path.getsize(source)
         if size > max_bytes:
@@ -38,7 +38,7 @@ def _read(source, *, seconds, timeout, max_bytes) -> Profile:
             data = fh.read()
     except OSError as exc:
         raise FetchError(f"cannot read {source}: {exc.strerror or exc}") from None
-    return decode(data, max_bytes=max_bytes, source=source)
+    return decode(data, max_bytes=max_bytes, source=source, memory_budget=memory_budget)
 
 
 def _merged(sources: Iterable, **kw) -> Profile | None:
@@ -50,16 +50,18 @@ def _merged(sources: Iterable, **kw) -> Profile | None:
 
 def load_sources(sources, *, seconds: int | None = None, timeout: int | None = None, base=(),
                  diff_base=(), normalize: bool = False, all_frames: bool = False,
-                 max_bytes: int = DEFAULT_MAX_BYTES) -> Profile:
+                 max_bytes: int = DEFAULT_MAX_BYTES, memory_budget: int | None = None) -> Profile:
     """One Profile from several sources (merged), minus ``base`` or compared with ``diff_base``.
-    Each profile's drop_frames are applied as pprof does, unless ``all_frames``."""
+    Each profile's drop_frames are applied as pprof does, unless ``all_frames``. A profile
+    larger than ``max_bytes`` (decompressed) or needing more than ``memory_budget`` bytes
+    once decoded (default 4 GiB, or ``PYPROFNB_MEMORY_BUDGET``) is refused."""
     if isinstance(sources, (str, bytes, Profile, os.PathLike)):
         sources = [sources]
     base = [base] if isinstance(base, (str, bytes, Profile, os.PathLike)) else list(base or ())
     diff_base = [diff_base] if isinstance(diff_base, (str, bytes, Profile, os.PathLike)) else list(diff_base or ())
     if base and diff_base:
         raise OptionError("-base and -diff_base cannot both be given")
-    kw = dict(seconds=seconds, timeout=timeout, max_bytes=max_bytes, all_frames=all_frames)
+    kw = dict(seconds=seconds, timeout=timeout, max_bytes=max_bytes, all_frames=all_frames, memory_budget=memory_budget)
     prof = _merged(list(sources), **kw)
     if prof is None:
         raise OptionError("no profile source given")

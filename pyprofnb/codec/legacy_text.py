@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import threading
 from typing import Iterable, Mapping as TypingMapping, Sequence
 
@@ -45,6 +44,7 @@ import numpy as np
 
 from ..errors import ProfileFormatError
 from ..model.profile import HEAP_SAMPLE_TYPES, Profile, ValueType, _objects, heap_unsample_weight
+from ..model.regexp import compile_pattern
 
 # ------------------------------------------------------------------ addresses
 
@@ -294,14 +294,39 @@ def format_count_text(profile: Profile, name: str | None = None, *, addresses: A
 
 # ------------------------------------------------------------------ reading
 
-_HEAP_HEADER = re.compile(r"heap profile: *(\d+): *(\d+) *\[ *(\d+): *(\d+) *\] *@ *(heap[_a-z0-9]*)/?(\d*)")
-_HEAP_SAMPLE = re.compile(r"(-?\d+): *(-?\d+) *\[ *(\d+): *(\d+) *] @([ x0-9a-f]*)")
-_COUNT_HEADER = re.compile(r"\A(\w+) profile: total \d+\n?\Z")
+# RE2, as pprof's parser (Python's re backtracks: a long line of digits would take
+# quadratic time in an unanchored search); \d is ASCII-only there, as in Go.
+_HEAP_HEADER = compile_pattern("heap header", r"heap profile: *(\d+): *(\d+) *\[ *(\d+): *(\d+) *\] *@ *(heap[_a-z0-9]*)/?(\d*)")
+_HEAP_SAMPLE = compile_pattern("heap record", r"(-?\d+): *(-?\d+) *\[ *(\d+): *(\d+) *] @([ x0-9a-f]*)")
+_COUNT_HEADER = compile_pattern("count header", r"^(\w+) profile: total \d+$")
 # pprof requires at least one address; Go writes "1 @" for threads with no stack (its own
 # threadcreate?debug=1 has one), so this reader also takes an empty list.
-_COUNT_SAMPLE = re.compile(r"\A(\d+) @(( 0x[0-9a-f]+)*)\n?\Z")
-_HEX = re.compile(r"0x[0-9a-f]+")
+_COUNT_SAMPLE = compile_pattern("count record", r"^(\d+) @((?: 0x[0-9a-f]+)*)$")
+_HEX = compile_pattern("address", r"0x[0-9a-f]+")
 _MEMORY_MAP = ("--- Memory map: ---", "MAPPED_LIBRARIES:")
+_U64 = (1 << 64) - 1
+_I64_MAX = (1 << 63) - 1
+
+
+def _int64(text: str, what: str, where: str) -> int:
+    """A decimal field that must fit pprof's int64 (checked before Python builds a huge int)."""
+    digits = text.lstrip("+-")
+    if len(digits) > 19 or not digits.isascii() or not digits.isdigit():
+        raise ProfileFormatError(f"{where}: {what} {text[:30]!r} is not a 64-bit integer")
+    value = int(text)
+    if not -_I64_MAX - 1 <= value <= _I64_MAX:
+        raise ProfileFormatError(f"{where}: {what} {text!r} is out of the 64-bit range")
+    return value
+
+
+def _addresses(words: Iterable[str], where: str) -> list[int]:
+    """Hex addresses (``0x...``), each at most 64 bits as pprof's ParseUint requires."""
+    out = []
+    for word in words:
+        if len(word) > 2 + 16 and word[2:].lstrip("0")[16:]:
+            raise ProfileFormatError(f"{where}: address {word[:30]!r} is wider than 64 bits")
+        out.append(int(word, 16))
+    return out
 
 
 class _Builder:
@@ -332,8 +357,10 @@ class _Builder:
 
     def add(self, addrs: list[int], values: list[int]) -> None:
         for i, a in enumerate(addrs):
-            # Return addresses point after the call; pprof moves all but the leaf back by 1.
-            self.stacks.append(self.location(a - 1 if i else a, a - 1))
+            # Return addresses point after the call; pprof moves all but the leaf back by 1,
+            # in uint64 arithmetic (an address 0, as Go prints for threads without a stack,
+            # becomes 0xffffffffffffffff).
+            self.stacks.append(self.location((a - 1) & _U64 if i else a, (a - 1) & _U64))
         self.offsets.append(len(self.stacks))
         self.values.append(values)
 
@@ -389,13 +416,16 @@ def _frame_lines(lines: Iterable[str]) -> dict[int, list[tuple[str, str, int]]]:
         cells = [c for c in line[2:].split("\t") if c]
         if len(cells) < 3 or not cells[0].startswith("0x"):
             continue
+        if len(cells[0]) > 18:
+            continue  # wider than 64 bits: no record can refer to it
         try:
             pc = int(cells[0], 16)
         except ValueError:
             continue
         name = cells[1].rsplit("+0x", 1)[0]
         filename, _, lineno = cells[2].rpartition(":")
-        frames.setdefault(pc, []).append((name, filename, int(lineno) if lineno.isdigit() else 0))
+        ok = lineno.isascii() and lineno.isdigit() and len(lineno) <= 18
+        frames.setdefault(pc, []).append((name, filename, int(lineno) if ok else 0))
     return frames
 
 
@@ -406,8 +436,14 @@ def _scale_heap(count: int, size: int, rate: int) -> tuple[int, int]:
     if rate <= 1:
         return count, size
     # pprof's own arithmetic (1 - exp, not -expm1), so values agree to the byte.
-    scale = 1 / (1 - math.exp(-(size / count) / rate))
-    return int(count * scale), int(size * scale)
+    chance = 1 - math.exp(-(size / count) / rate)
+    if chance == 0:
+        raise ValueError(f"sampling rate {rate} is too large for blocks of {size // count} bytes")
+    scale = 1 / chance
+    scaled_count, scaled_size = count * scale, size * scale
+    if not (abs(scaled_count) <= _I64_MAX and abs(scaled_size) <= _I64_MAX):
+        raise ValueError(f"un-sampled values {scaled_count:.3g}, {scaled_size:.3g} exceed 64 bits")
+    return int(scaled_count), int(scaled_size)
 
 
 def parse_heap_text(data: bytes | str, *, symbolize: bool = True, source: str = "heap profile") -> Profile:
@@ -420,7 +456,7 @@ def parse_heap_text(data: bytes | str, *, symbolize: bool = True, source: str = 
     if header is None:
         raise ProfileFormatError(f"{source}: first line {lines[0][:80]!r} is not a 'heap profile: ...' header")
     io_, ib, ao, ab, kind, period_text = header.groups()
-    period = int(period_text) if period_text else 0
+    period = _int64(period_text, "sampling period", f"{source}, line 1") if period_text else 0
     has_alloc = (ao != io_ and ao != "0") or (ab != ib and ab != "0")
     if kind in ("heapz_v2", "heap_v2"):
         sampled = True
@@ -448,16 +484,20 @@ def parse_heap_text(data: bytes | str, *, symbolize: bool = True, source: str = 
         values: list[int] = []
         blocksize = 0
         pairs = ([(m.group(3), m.group(4), "allocation")] if has_alloc else []) + [(m.group(1), m.group(2), "inuse")]
+        where = f"{source}, line {lineno}"
         for count_text, size_text, what in pairs:
-            count, size = int(count_text), int(size_text)
+            count, size = _int64(count_text, f"{what} count", where), _int64(size_text, f"{what} bytes", where)
             if count == 0 and size != 0:
                 raise ProfileFormatError(f"{source}, line {lineno}: {what} count was 0 but {what} bytes was {size}")
             if count != 0:
                 blocksize = int(size / count)
                 if sampled:
-                    count, size = _scale_heap(count, size, period)
+                    try:
+                        count, size = _scale_heap(count, size, period)
+                    except ValueError as exc:
+                        raise ProfileFormatError(f"{where}: {exc}") from None
             values += [count, size]
-        b.add([int(h, 16) for h in _HEX.findall(m.group(5))], values)
+        b.add(_addresses(_HEX.findall(m.group(5)), where), values)
         blocksizes.append(blocksize)
     prof = b.build(types, ValueType("space", "bytes"), period, labels=blocksizes)
     return prof
@@ -483,7 +523,8 @@ def parse_count_text(data: bytes | str, *, symbolize: bool = True, source: str =
         s = _COUNT_SAMPLE.match(line)
         if s is None:
             raise ProfileFormatError(f"{source}, line {lineno}: not a '<count> @ 0x...' record: {line[:80]!r}")
-        b.add([int(h, 16) for h in s.group(2).split()], [int(s.group(1))])
+        where = f"{source}, line {lineno}"
+        b.add(_addresses(s.group(2).split(), where), [_int64(s.group(1), "count", where)])
     vt = ValueType(name, "count")
     return b.build([vt], vt, 1)
 

@@ -1,22 +1,20 @@
 """profile.proto on the wire: read gzipped or raw profiles (or the legacy text formats), write
 gzipped profiles that `go tool pprof` reads.
 
-The schema is built in code (no generated ``_pb2`` module), so the same file works with
-protobuf 4.x through 7.x. Parsing uses protobuf's C backend; the bulk (every sample's stack,
-values and labels) is then turned into NumPy columns without a Python loop per sample:
+Reading is bounded and takes one parse: a small C decoder (``codec/_decode.c``) walks the
+bytes once to check them and count everything, the counts are compared with a memory budget
+(`DEFAULT_MEMORY_BUDGET`, raised with ``memory_budget=`` or ``PYPROFNB_MEMORY_BUDGET``), and
+a second walk writes straight into NumPy columns: no Python object per sample, no copy.
+Gzip is bounded too: a member stating more than ``max_bytes`` is refused before it is
+decompressed, one expanding beyond what it states as soon as it does.
 
-- a second view of the same bytes declares ``Profile.sample`` (and ``Sample.label``) as
-  *singular* messages with repeated fields, so the parser merges every sample into one and
-  concatenates their stacks, values and label fields in C;
-- that merged sample is serialised again (packed varints) and decoded with NumPy;
-- the per-sample stack and label counts come from ``map(len, ...)`` over the samples.
+Writing builds the samples with NumPy and the rest with protobuf's classes; the schema is
+built in code (no generated ``_pb2`` module), so it works with protobuf 4.x through 7.x.
 """
 from __future__ import annotations
 
 import gzip
-import io
-import itertools
-import operator
+import os
 import zlib
 
 import numpy as np
@@ -24,8 +22,12 @@ import numpy as np
 from ..errors import InvalidProfileError, ProfileFormatError
 from ..model.profile import Mapping, Profile, ValueType, _objects, _ranges
 
-# Profiles larger than this once decompressed are refused (gzip bombs, runaway files).
-DEFAULT_MAX_BYTES = 2 * 1024**3
+# Profiles larger than this once decompressed are refused (gzip bombs, runaway files);
+# a profile of a million samples 20-40 frames deep is about 200 MB.
+DEFAULT_MAX_BYTES = 1 << 30
+# The memory a decoded profile may take (its columns and strings), unless raised with
+# ``memory_budget=`` or ``PYPROFNB_MEMORY_BUDGET``: checked before anything is allocated.
+DEFAULT_MEMORY_BUDGET = 4 << 30
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -57,7 +59,7 @@ def _build_messages():
                 field.type_name = type_name[0]
         return msg
 
-    def schema(package, merged):
+    def schema(package):
         fd = descriptor_pb2.FileDescriptorProto(name=f"{package}.proto", package=package, syntax="proto3")
         pkg = "." + package
         message(fd, "ValueType", [(1, "type", INT64, OPT), (2, "unit", INT64, OPT)])
@@ -80,7 +82,7 @@ def _build_messages():
         ])
         message(fd, "Profile", [
             (1, "sample_type", MESSAGE, REP, pkg + ".ValueType"),
-            (2, "sample", MESSAGE, OPT if merged else REP, pkg + (".SampleColumns" if merged else ".Sample")),
+            (2, "sample", MESSAGE, REP, pkg + ".Sample"),
             (3, "mapping", MESSAGE, REP, pkg + ".Mapping"),
             (4, "location", MESSAGE, REP, pkg + ".Location"),
             (5, "function", MESSAGE, REP, pkg + ".Function"),
@@ -90,18 +92,11 @@ def _build_messages():
             (11, "period_type", MESSAGE, OPT, pkg + ".ValueType"), (12, "period", INT64, OPT),
             (13, "comment", INT64, REP), (14, "default_sample_type", INT64, OPT), (15, "doc_url", INT64, OPT),
         ])
-        if merged:
-            # The merged sample's labels, seen as parallel columns (one per Label field).
-            message(fd, "LabelColumns", [(1, "key", INT64, REP), (2, "str", INT64, REP), (3, "num", INT64, REP), (4, "num_unit", INT64, REP)])
-            message(fd, "SampleColumns", [
-                (1, "location_id", UINT64, REP), (2, "value", INT64, REP),
-                (3, "label", MESSAGE, OPT, pkg + ".LabelColumns"),
-            ])
         pool = descriptor_pool.DescriptorPool()
         pool.Add(fd)
         return GetMessageClass(pool.FindMessageTypeByName(f"{package}.Profile"))
 
-    return schema("perftools.profiles", merged=False), schema("pyprofnb.merged", merged=True)
+    return schema("perftools.profiles")
 
 
 _MESSAGES = None
@@ -116,56 +111,115 @@ def _messages():
 
 def profile_message_class():
     """The protobuf class of ``perftools.profiles.Profile`` (built at runtime)."""
-    return _messages()[0]
+    return _messages()
 
 
 # ------------------------------------------------------------------ reading
 
+def _size_from_env(name: str, default: int) -> int:
+    """A byte count from the environment (``8G``, ``512M``, ``8GiB`` or a number)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    body = text.upper().removesuffix("IB").removesuffix("B")
+    suffix = body[-1:] if body[-1:] in units else ""
+    number = body[: len(body) - len(suffix)]
+    try:
+        return int(float(number) * units[suffix])
+    except ValueError:
+        raise ProfileFormatError(f"{name} must be a size such as 8G or 8589934592, got {text!r}") from None
+
+
+def default_memory_budget() -> int:
+    """The memory one profile may take once decoded: `DEFAULT_MEMORY_BUDGET`, or the
+    environment's ``PYPROFNB_MEMORY_BUDGET`` (``16G``...). ``pyprofnb.load(...,
+    memory_budget=...)`` sets it for one load."""
+    return _size_from_env("PYPROFNB_MEMORY_BUDGET", DEFAULT_MEMORY_BUDGET)
+
+
 def decompress(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
-    """The profile bytes with gzip removed (if any), refusing more than ``max_bytes``."""
+    """The profile bytes with gzip removed (if any), refusing more than ``max_bytes``.
+
+    A gzip stream states its size in its trailer (modulo 4 GiB): a stated size over the
+    limit is refused before anything is decompressed (a gzip bomb usually states its size
+    honestly), and any stream is refused as soon as it expands beyond the limit, so no more
+    than ``max_bytes`` is ever held."""
     if not data.startswith(_GZIP_MAGIC):
         if len(data) > max_bytes:
             raise ProfileFormatError(f"profile is {len(data)} bytes, more than the limit of {max_bytes}")
         return bytes(data)
-    out = io.BytesIO()
-    stream = io.BytesIO(data)
+    view = memoryview(data)
+    parts: list[bytes] = []
     size = 0
-    try:
-        # Several concatenated gzip members are legal; read them all, bounded.
-        with gzip.GzipFile(fileobj=stream) as gz:
-            while True:
-                chunk = gz.read(min(1 << 22, max_bytes + 1 - size))
-                if not chunk:
+    while len(view):
+        if len(view) < 18 or bytes(view[:2]) != _GZIP_MAGIC:
+            if not any(view):  # trailing zero padding, as gzip(1) accepts
+                break
+            raise ProfileFormatError("gzip data is truncated or corrupt: trailing garbage after the gzip stream")
+        stated = int.from_bytes(view[-4:], "little")  # ISIZE of the last member
+        room = max_bytes - size
+        if not parts and stated > room and len(view) > 18:
+            raise ProfileFormatError(
+                f"gzip data is truncated or corrupt, or too large: its trailer states {stated} bytes, more than "
+                f"the limit of {max_bytes} (raise max_bytes to read a larger profile)")
+        d = zlib.decompressobj(wbits=31)
+        try:
+            # One member at most room + 1 bytes: enough to tell that it is over the limit.
+            out = d.decompress(view, room + 1)
+            while d.unconsumed_tail and len(out) <= room and not d.eof:
+                more = d.decompress(d.unconsumed_tail, room + 1 - len(out))
+                if not more:
                     break
-                size += len(chunk)
-                if size > max_bytes:
-                    raise ProfileFormatError(
-                        f"gzip data expands to more than {max_bytes} bytes; refusing it (a gzip bomb?)"
-                    )
-                out.write(chunk)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise ProfileFormatError(f"gzip data is truncated or corrupt: {exc}") from None
-    return out.getvalue()
+                out += more
+        except zlib.error as exc:
+            raise ProfileFormatError(f"gzip data is truncated or corrupt: {exc}") from None
+        if len(out) > room:
+            raise ProfileFormatError(
+                f"gzip data expands to more than the limit of {max_bytes} bytes; refusing it (a gzip bomb? "
+                f"raise max_bytes to read it)")
+        if not d.eof:
+            raise ProfileFormatError("gzip data is truncated or corrupt: the stream ends early")
+        parts.append(out)
+        size += len(out)
+        view = memoryview(d.unused_data) if d.unused_data else memoryview(b"")
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-def decode(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, source: str = "profile") -> Profile:
+def decode(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, source: str = "profile",
+           memory_budget: int | None = None) -> Profile:
     """Read a profile: gzipped or raw profile.proto, or the legacy text formats
-    (``heap?debug=1``, goroutine ``debug=1``)."""
+    (``heap?debug=1``, goroutine ``debug=1``). A profile that would take more than
+    ``memory_budget`` bytes once decoded (default: `memory_budget()`) is refused before
+    it is built."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ProfileFormatError(f"{source}: expected bytes, got {type(data).__name__}")
     if len(data) == 0:
         raise ProfileFormatError(f"{source} is empty; expected a profile.proto (gzipped or raw) or legacy text")
-    raw = decompress(bytes(data), max_bytes=max_bytes)
+    budget = memory_budget if memory_budget is not None else default_memory_budget()
+    try:
+        raw = decompress(data, max_bytes=max_bytes)
+    except ProfileFormatError as exc:
+        raise ProfileFormatError(f"{source}: {exc}") from None
     if _looks_like_text(raw):
         from . import legacy_text
 
+        # Text becomes Python lists before columns: about 40 bytes per byte of text.
+        if len(raw) * _TEXT_COST > budget:
+            raise ProfileFormatError(
+                f"{source}: a legacy text profile of {len(raw)} bytes needs about {len(raw) * _TEXT_COST} bytes "
+                f"to read, more than the memory budget of {budget} (raise it with memory_budget= or "
+                f"PYPROFNB_MEMORY_BUDGET)")
         return legacy_text.parse(raw, source=source)
     try:
-        return decode_proto(raw)
+        return decode_proto(raw, memory_budget=budget)
     except ProfileFormatError as exc:
         raise ProfileFormatError(f"{source}: {exc}") from None
     except InvalidProfileError as exc:
         raise InvalidProfileError(f"{source}: {exc}") from None
+
+
+_TEXT_COST = 40
 
 
 def _looks_like_text(raw: bytes) -> bool:
@@ -175,70 +229,6 @@ def _looks_like_text(raw: bytes) -> bool:
     )
 
 
-_VARINT_CHUNK = 1 << 22  # bytes decoded at a time, to bound the temporaries
-
-
-def _varints(buf: np.ndarray) -> np.ndarray:
-    """Decode a run of base-128 varints (a packed repeated field) into uint64."""
-    if len(buf) == 0:
-        return np.zeros(0, dtype=np.uint64)
-    if buf[-1] & 0x80:
-        raise ProfileFormatError("packed field ends inside a varint")
-    terminators = buf < 0x80
-    out = np.empty(int(np.count_nonzero(terminators)), dtype=np.uint64)
-    done = 0
-    start = 0
-    while start < len(buf):
-        # Cut the chunk just after a terminator byte so no varint is split.
-        stop = min(start + _VARINT_CHUNK, len(buf))
-        if stop < len(buf):
-            stop = start + int(np.flatnonzero(terminators[start:stop])[-1]) + 1 if terminators[start:stop].any() else stop
-        chunk = buf[start:stop]
-        ends = np.flatnonzero(terminators[start:stop]).astype(np.int32)
-        starts = np.empty_like(ends)
-        starts[0] = 0
-        starts[1:] = ends[:-1] + 1
-        lengths = ends - starts + 1
-        longest = int(lengths.max())
-        if longest > 10:
-            raise ProfileFormatError("varint longer than 10 bytes")
-        values = (chunk[starts] & 0x7F).astype(np.uint64)
-        for j in range(1, longest):
-            sel = np.flatnonzero(lengths > j)
-            values[sel] |= (chunk[starts[sel] + j] & 0x7F).astype(np.uint64) << np.uint64(7 * j)
-        out[done: done + len(values)] = values
-        done += len(values)
-        start = stop
-    return out
-
-
-def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        b = buf[pos]
-        result |= (b & 0x7F) << shift
-        pos += 1
-        if b < 0x80:
-            return result, pos
-        shift += 7
-
-
-def _packed_fields(blob: bytes) -> dict[int, np.ndarray]:
-    """The length-delimited top-level fields of a serialised message (packed varints or
-    sub-messages), each field number appearing once: field number -> its bytes."""
-    view = np.frombuffer(blob, dtype=np.uint8)
-    fields: dict[int, np.ndarray] = {}
-    pos = 0
-    while pos < len(blob):
-        key, pos = _read_varint(blob, pos)
-        if key & 7 != 2 or (key >> 3) in fields:
-            raise ProfileFormatError(f"unexpected field layout in re-serialised samples (key {key})")
-        length, pos = _read_varint(blob, pos)
-        fields[key >> 3] = view[pos: pos + length]
-        pos += length
-    return fields
-
-
 def _strings_at(strings: np.ndarray, index: np.ndarray, what: str) -> np.ndarray:
     if len(index) and (index.min() < 0 or index.max() >= len(strings)):
         bad = index[(index < 0) | (index >= len(strings))][0]
@@ -246,21 +236,50 @@ def _strings_at(strings: np.ndarray, index: np.ndarray, what: str) -> np.ndarray
     return strings[index]
 
 
-def decode_proto(raw: bytes) -> Profile:
-    """Decode raw (not gzipped) profile.proto bytes into a Profile."""
-    from google.protobuf.message import DecodeError
+def decoded_size(counts: dict) -> int:
+    """Bytes the decoded profile takes (columns, index arrays, strings), from the counts of
+    `_decode.scan`; what the memory budget is compared with."""
+    c = counts
+    words = (2 * c["n_types"] + 2 * c["n_stack"] + 2 * (c["n_samples"] + 1) + c["n_values"]
+             + 9 * c["n_labels"] + 10 * c["n_mappings"] + 7 * (c["n_locs"] + 1) + 4 * c["n_lines"]
+             + 9 * c["n_funcs"] + c["n_comments"] + 2 * c["n_strings"])
+    return 8 * words + 56 * c["n_strings"] + c["string_bytes"]
 
-    profile_cls, merged_cls = _messages()
+
+def _column(cols: dict, name: str, dtype) -> np.ndarray:
+    return np.frombuffer(cols[name], dtype=dtype)
+
+
+def decode_proto(raw: bytes, *, memory_budget: int | None = None) -> Profile:
+    """Decode raw (not gzipped) profile.proto bytes into a Profile: one walk to check and
+    count, a budget check, one walk straight into NumPy columns (see ``codec/_decode.c``)."""
+    from . import _decode
+
+    budget = memory_budget if memory_budget is not None else default_memory_budget()
     try:
-        msg = profile_cls.FromString(raw)
-    except (DecodeError, RuntimeError, ValueError) as exc:
+        counts = _decode.scan(raw)
+    except _decode.DecodeError as exc:
         raise ProfileFormatError(f"not a valid profile.proto message ({exc})") from None
-
-    strings = _objects(msg.string_table)
-    if len(strings) == 0:
-        if len(raw) and not (msg.sample_type or msg.sample or msg.location):
-            raise ProfileFormatError("not a profile: no string table, sample types or samples")
-        strings = _objects([""])
+    need = decoded_size(counts) + len(raw)
+    if need > budget:
+        raise ProfileFormatError(
+            f"decoding needs about {need} bytes ({counts['n_samples']} samples, {counts['n_stack']} stack entries, "
+            f"{counts['n_strings']} strings), more than the memory budget of {budget} (raise it with "
+            f"memory_budget= or PYPROFNB_MEMORY_BUDGET)")
+    n_types, n_samples = counts["n_types"], counts["n_samples"]
+    if n_samples and counts["odd_sample"] < 0 and counts["first_values"] != n_types:
+        counts["odd_sample"], counts["odd_values"] = 0, counts["first_values"]
+    if n_samples and counts["odd_sample"] >= 0:
+        raise InvalidProfileError(
+            f"sample {counts['odd_sample']} has {counts['odd_values']} values, but the profile has {n_types} "
+            f"sample types")
+    if counts["n_strings"] == 0 and len(raw) and not (n_types or n_samples or counts["n_locs"]):
+        raise ProfileFormatError("not a profile: no string table, sample types or samples")
+    try:
+        cols = _decode.fill(raw, counts)
+    except _decode.DecodeError as exc:
+        raise ProfileFormatError(f"not a valid profile.proto message ({exc})") from None
+    strings = _objects(cols.pop("strings") or [""])
     if strings[0] != "":
         raise InvalidProfileError("string_table[0] must be the empty string")
 
@@ -269,119 +288,76 @@ def decode_proto(raw: bytes) -> Profile:
             raise InvalidProfileError(f"string index {i} out of range (table has {len(strings)} entries)")
         return strings[i]
 
-    sample_types = [ValueType(s(t.type), s(t.unit)) for t in msg.sample_type]
-    n_types = len(sample_types)
+    i64, u64 = np.int64, np.uint64
+    st_type, st_unit = _column(cols, "st_type", i64), _column(cols, "st_unit", i64)
+    sample_types = [ValueType(s(t), s(u)) for t, u in zip(st_type.tolist(), st_unit.tolist())]
 
-    # Functions
-    funcs = msg.function
-    n_funcs = len(funcs)
-    f_fields = np.array(
-        [(f.id, f.name, f.system_name, f.filename, f.start_line) for f in funcs], dtype=object
-    ).reshape(n_funcs, 5)
-    func_id = f_fields[:, 0].astype(np.uint64)
-    func_name = _strings_at(strings, f_fields[:, 1].astype(np.int64), "a function name")
-    func_system_name = _strings_at(strings, f_fields[:, 2].astype(np.int64), "a function system name")
-    func_filename = _strings_at(strings, f_fields[:, 3].astype(np.int64), "a function filename")
-    func_start_line = f_fields[:, 4].astype(np.int64)
+    func_id = _column(cols, "f_id", u64)
+    func_name = _strings_at(strings, _column(cols, "f_name", i64), "a function name")
+    func_system_name = _strings_at(strings, _column(cols, "f_sys", i64), "a function system name")
+    func_filename = _strings_at(strings, _column(cols, "f_file", i64), "a function filename")
 
-    # Mappings
+    maps = _column(cols, "maps", u64).reshape(-1, 10)
     mappings = [
-        Mapping(
-            id=m.id, memory_start=m.memory_start, memory_limit=m.memory_limit, file_offset=m.file_offset,
-            filename=s(m.filename), build_id=s(m.build_id), has_functions=m.has_functions,
-            has_filenames=m.has_filenames, has_line_numbers=m.has_line_numbers,
-            has_inline_frames=m.has_inline_frames,
-        )
-        for m in msg.mapping
+        Mapping(id=int(m[0]), memory_start=int(m[1]), memory_limit=int(m[2]), file_offset=int(m[3]),
+                filename=s(int(m[4])), build_id=s(int(m[5])),
+                has_functions=bool(m[6]), has_filenames=bool(m[7]), has_line_numbers=bool(m[8]),
+                has_inline_frames=bool(m[9]))
+        for m in maps
     ]
-    mapping_ids = np.array([m.id for m in mappings], dtype=np.uint64)
+    mapping_ids = maps[:, 0].copy()
 
-    # Locations and their lines
-    locs = msg.location
-    n_locs = len(locs)
-    loc_fields = np.array(
-        [(l.id, l.mapping_id, l.address, l.is_folded, len(l.line)) for l in locs], dtype=np.uint64
-    ).reshape(n_locs, 5)
-    loc_id = loc_fields[:, 0]
-    line_counts = loc_fields[:, 4].astype(np.int64)
-    line_offsets = np.concatenate([[0], np.cumsum(line_counts)]).astype(np.int64)
-    lines = np.array(
-        [(ln.function_id, ln.line, ln.column) for l in locs for ln in l.line], dtype=np.int64
-    ).reshape(-1, 3)
-    line_func = _index_of(func_id, lines[:, 0].astype(np.uint64), "a location line", "function")
-    loc_mapping = np.full(n_locs, -1, dtype=np.int64)
-    has_mapping = loc_fields[:, 1] != 0
+    loc_id = _column(cols, "loc_id", u64)
+    loc_map = _column(cols, "loc_map", u64)
+    line_func = _index_of(func_id, _column(cols, "line_func", u64), "a location line", "function")
+    loc_mapping = np.full(len(loc_id), -1, dtype=np.int64)
+    has_mapping = loc_map != 0
     if has_mapping.any():
-        loc_mapping[has_mapping] = _index_of(mapping_ids, loc_fields[has_mapping, 1], "a location", "mapping")
+        loc_mapping[has_mapping] = _index_of(mapping_ids, loc_map[has_mapping], "a location", "mapping")
 
-    header = dict(
-        default_sample_type=s(msg.default_sample_type),
-        period_type=ValueType(s(msg.period_type.type), s(msg.period_type.unit)) if msg.HasField("period_type") else None,
-        period=msg.period,
-        time_nanos=msg.time_nanos,
-        duration_nanos=msg.duration_nanos,
-        comments=[s(c) for c in msg.comment],
-        drop_frames=s(msg.drop_frames),
-        keep_frames=s(msg.keep_frames),
-        doc_url=s(msg.doc_url),
-    )
+    stack_locs = _index_of(loc_id, _column(cols, "stack", u64), "a sample", "location")
+    del cols["stack"]
 
-    # Samples: lengths per sample from this parse; then, with it freed (it is the largest
-    # object here), the concatenated columns from the merged view.
-    samples = msg.sample
-    n_samples = len(samples)
-    stack_lengths = np.fromiter(map(len, map(operator.attrgetter("location_id"), samples)), dtype=np.int64, count=n_samples)
-    label_counts = np.fromiter(map(len, map(operator.attrgetter("label"), samples)), dtype=np.int64, count=n_samples)
-    del samples, msg, funcs, locs
-    fields = {}
-    if n_samples:
-        merged = merged_cls.FromString(raw)
-        blob = merged.sample.SerializeToString()
-        del merged
-        fields = _packed_fields(blob)
-    all_locs = _varints(fields[1]) if 1 in fields else np.zeros(0, np.uint64)
-    all_values = _varints(fields[2]).view(np.int64) if 2 in fields else np.zeros(0, np.int64)
-    if len(all_values) != n_samples * n_types:
-        samples = profile_cls.FromString(raw).sample
-        counts = np.fromiter(map(len, map(operator.attrgetter("value"), samples)), dtype=np.int64, count=n_samples)
-        bad = int(np.flatnonzero(counts != n_types)[0])
-        raise InvalidProfileError(
-            f"sample {bad} has {counts[bad]} values, but the profile has {n_types} sample types"
-        )
-    stack_locs = _index_of(loc_id, all_locs, "a sample", "location")
-    del all_locs
-
-    n_labels = int(label_counts.sum())
-    label_sample = np.repeat(np.arange(n_samples, dtype=np.int64), label_counts)
-    label_key, label_str, label_num, label_unit = _decode_labels(
-        lambda: profile_cls.FromString(raw).sample, fields.get(3), n_labels, strings)
-    del fields
+    n_labels = counts["n_labels"]
+    label_str_idx = _column(cols, "l_str", i64)
+    label_str = _strings_at(strings, label_str_idx, "a label value")
+    if n_labels:
+        label_str = label_str.copy()
+        label_str[label_str_idx == 0] = None  # a numeric label
 
     prof = Profile(
         sample_types=sample_types,
-        values=all_values.reshape(n_samples, n_types),
-        stack_offsets=np.concatenate([[0], np.cumsum(stack_lengths)]).astype(np.int64),
+        values=_column(cols, "values", i64).reshape(n_samples, n_types),
+        stack_offsets=_column(cols, "stack_off", i64),
         stack_locs=stack_locs,
         loc_id=loc_id,
         loc_mapping=loc_mapping,
-        loc_address=loc_fields[:, 2],
-        loc_folded=loc_fields[:, 3].astype(bool),
-        line_offsets=line_offsets,
+        loc_address=_column(cols, "loc_addr", u64),
+        loc_folded=_column(cols, "loc_folded", np.bool_),
+        line_offsets=_column(cols, "line_off", i64),
         line_func=line_func,
-        line_no=lines[:, 1],
-        line_col=lines[:, 2],
+        line_no=_column(cols, "line_no", i64),
+        line_col=_column(cols, "line_col", i64),
         func_id=func_id,
         func_name=func_name,
         func_system_name=func_system_name,
         func_filename=func_filename,
-        func_start_line=func_start_line,
+        func_start_line=_column(cols, "f_start", i64),
         mappings=mappings,
-        label_sample=label_sample,
-        label_key=label_key,
+        label_sample=_column(cols, "l_sample", i64),
+        label_key=_strings_at(strings, _column(cols, "l_key", i64), "a label key"),
         label_str=label_str,
-        label_num=label_num,
-        label_unit=label_unit,
-        **header,
+        label_num=_column(cols, "l_num", i64),
+        label_unit=_strings_at(strings, _column(cols, "l_unit", i64), "a label unit"),
+        default_sample_type=s(cols["default_sample_type"]),
+        period_type=ValueType(s(cols["period_type"]), s(cols["period_unit"])) if cols["has_period_type"] else None,
+        period=cols["period"],
+        time_nanos=cols["time_nanos"],
+        duration_nanos=cols["duration_nanos"],
+        comments=[s(c) for c in _column(cols, "comments", i64).tolist()],
+        drop_frames=s(cols["drop_frames"]),
+        keep_frames=s(cols["keep_frames"]),
+        doc_url=s(cols["doc_url"]),
     )
     return prof.validate()
 
@@ -390,45 +366,23 @@ def _index_of(ids: np.ndarray, refs: np.ndarray, who: str, what: str) -> np.ndar
     """Positions in ``ids`` of each id in ``refs``; InvalidProfileError for dangling ids."""
     if len(refs) == 0:
         return np.zeros(0, dtype=np.int64)
-    if len(ids) and np.all(ids == np.arange(1, len(ids) + 1, dtype=np.uint64)):
-        pos = refs.astype(np.int64) - 1
-        ok = (refs >= 1) & (refs <= len(ids))
-    else:
-        order = np.argsort(ids, kind="stable")
-        sorted_ids = ids[order]
-        where = np.searchsorted(sorted_ids, refs)
-        where_c = np.minimum(where, max(len(ids) - 1, 0))
-        ok = (where < len(ids)) & (sorted_ids[where_c] == refs) if len(ids) else np.zeros(len(refs), bool)
-        pos = order[where_c] if len(ids) else np.zeros(len(refs), np.int64)
+    if len(ids) and ids[0] == 1 and ids[-1] == len(ids) and np.array_equal(ids, np.arange(1, len(ids) + 1, dtype=np.uint64)):
+        pos = refs.view(np.int64) - 1  # ids 1..n: the position is the id - 1 (a new array)
+        bad = (pos < 0) | (pos >= len(ids))
+        if bad.any():
+            raise InvalidProfileError(f"{who} refers to {what} id {refs[bad][0]}, which does not exist")
+        return pos
+    if len(ids) == 0:
+        raise InvalidProfileError(f"{who} refers to {what} id {refs[0]}, which does not exist")
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    where = np.searchsorted(sorted_ids, refs)
+    where_c = np.minimum(where, len(ids) - 1)
+    ok = (where < len(ids)) & (sorted_ids[where_c] == refs)
     if not ok.all():
         bad = refs[~ok][0]
         raise InvalidProfileError(f"{who} refers to {what} id {bad}, which does not exist")
-    return pos.astype(np.int64)
-
-
-def _decode_labels(reparse_samples, columns_blob, n_labels, strings):
-    """Label columns of every sample, in order. Fast path: when every label has the same
-    fields, the merged label columns line up; otherwise walk the labels one by one."""
-    if n_labels == 0:
-        return _objects([]), _objects([]), np.zeros(0, np.int64), _objects([])
-    cols = _packed_fields(columns_blob.tobytes()) if columns_blob is not None else {}
-    key, sval, num, unit = (_varints(cols[i]).view(np.int64) if i in cols else np.zeros(0, np.int64) for i in (1, 2, 3, 4))
-    if len(key) != n_labels or not all(len(c) in (0, n_labels) for c in (sval, num, unit)):
-        labels = list(itertools.chain.from_iterable(map(operator.attrgetter("label"), reparse_samples())))
-        key = np.fromiter(map(operator.attrgetter("key"), labels), dtype=np.int64, count=n_labels)
-        sval = np.fromiter(map(operator.attrgetter("str"), labels), dtype=np.int64, count=n_labels)
-        num = np.fromiter(map(operator.attrgetter("num"), labels), dtype=np.int64, count=n_labels)
-        unit = np.fromiter(map(operator.attrgetter("num_unit"), labels), dtype=np.int64, count=n_labels)
-    zeros = np.zeros(n_labels, np.int64)
-    sval = sval if len(sval) else zeros
-    num = num if len(num) else zeros
-    unit = unit if len(unit) else zeros
-    keys = _strings_at(strings, key, "a label key")
-    str_values = _strings_at(strings, sval, "a label value")
-    is_numeric = sval == 0
-    str_values = str_values.copy()
-    str_values[is_numeric] = None
-    return keys, str_values, num, _strings_at(strings, unit, "a label unit")
+    return order[where_c].astype(np.int64)
 
 
 # ------------------------------------------------------------------ writing
@@ -547,7 +501,7 @@ def _encode_samples(prof: Profile, strings: _StringTable) -> bytes:
 
 def encode(prof: Profile, *, compress: bool = True) -> bytes:
     """Serialise a Profile as profile.proto, gzipped (level 1, like Go) unless told not to."""
-    profile_cls = _messages()[0]
+    profile_cls = _messages()
     strings = _StringTable()
     msg = profile_cls()
     for t in prof.sample_types:
@@ -595,4 +549,4 @@ def encode(prof: Profile, *, compress: bool = True) -> bytes:
     return gzip.compress(raw, compresslevel=1, mtime=0) if compress else raw
 
 
-__all__ = ["DEFAULT_MAX_BYTES", "decode", "decode_proto", "decompress", "encode", "profile_message_class"]
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MEMORY_BUDGET", "decode", "default_memory_budget", "decode_proto", "decompress", "encode", "profile_message_class"]

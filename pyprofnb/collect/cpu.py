@@ -40,6 +40,7 @@ _UNKNOWN_FRAME = ("<unknown code>", "", 0, 0, "<unknown code>")
 _NATIVE_FRAME = ("[non-Python code]", "", 0, 0, "[non-Python code]")
 _TRUNCATED = ("[pyprofnb: stack truncated]", "", 0, 0, "[pyprofnb: stack truncated]")
 _NATIVE_THREAD = "[non-Python thread]"
+_SHIM = ()  # pyprofnb's Thread.start wrapper: left out of stacks (its caller called start())
 
 # None: the engine decides (per-thread timers only where the process timer is setitimer,
 # kernels before 6.4); True/False force them on/off (tests of the fallback, benchmarks).
@@ -64,22 +65,32 @@ def start(hz: int = DEFAULT_HZ) -> None:
     if _engine is None:
         raise ProfilingError(f"cpu profiling is unavailable: {UNAVAILABLE_REASON}")
     hz = check_hz(hz)
-    with _lock:
-        if _session is not None:
-            raise ProfilingInUseError("cpu profiling already in use")
-        session = _Session(hz)
-        session.start()
-        _session = session
+    previous = _engine.set_paused(True)  # starting is pyprofnb's work, not the caller's
+    try:
+        with _lock:
+            if _session is not None:
+                raise ProfilingInUseError("cpu profiling already in use")
+            session = _Session(hz)
+            session.start()
+            _session = session
+    finally:
+        _engine.set_paused(previous)
 
 
 def stop() -> Profile:
     """Stop profiling and return the profile since `start`."""
     global _session
-    with _lock:
-        session, _session = _session, None
-    if session is None:
-        raise ProfilingError("cpu profiling is not running; call start() first")
-    return session.stop()
+    if _engine is None:
+        raise ProfilingError(f"cpu profiling is unavailable: {UNAVAILABLE_REASON}")
+    previous = _engine.set_paused(True)  # stopping and building are pyprofnb's work
+    try:
+        with _lock:
+            session, _session = _session, None
+        if session is None:
+            raise ProfilingError("cpu profiling is not running; call start() first")
+        return session.stop()
+    finally:
+        _engine.set_paused(previous)
 
 
 def profile(seconds: float, hz: int = DEFAULT_HZ, stop_event: threading.Event | None = None) -> Profile:
@@ -239,9 +250,11 @@ class _Session:
                         code, line = item
                         f = frame_cache[item] = (
                             _UNKNOWN_FRAME if code is None
+                            else _SHIM if code is _threads.SHIM_CODE
                             else (code.co_qualname, code.co_filename, line, code.co_firstlineno, code.co_name)
                         )
-                    stack.append(f)
+                    if f is not _SHIM:
+                        stack.append(f)
                 if truncated:
                     stack.append(_TRUNCATED)
                 labels = {"thread": self.names.get(tid, f"Thread-{ident}"), "thread_id": str(ident)}

@@ -39,6 +39,7 @@ import time
 from ..errors import ProfilingError, ProfilingInUseError
 from ..model.profile import Profile, ProfileBuilder
 from . import UNAVAILABLE_REASON, _engine, task_label
+from .threads import SHIM_FILE_AND_NAME as _SHIM
 
 DEFAULT_RATE = 131072
 _SAMPLE_TYPES = [("alloc_objects", "count"), ("alloc_space", "bytes"), ("inuse_objects", "count"), ("inuse_space", "bytes")]
@@ -68,13 +69,17 @@ def start(rate: int = DEFAULT_RATE) -> None:
         raise ProfilingError(f"heap profiling is unavailable: {UNAVAILABLE_REASON}")
     if isinstance(rate, bool) or not isinstance(rate, int) or rate < 1:
         raise ProfilingError(f"rate must be a positive integer number of bytes, got {rate!r}")
-    with _lock:
-        if _engine.heap_running():
-            raise ProfilingInUseError("heap profiling already in use")
-        _engine.heap_start(rate)
-        _state.update(rate=rate, reinstalled_at=[])
-        _engine.heap_check()  # a hook left in place by an earlier stop may be gone since
-        _hook_numpy()
+    previous = _engine.set_paused(True)  # pyprofnb's work, not the caller's
+    try:
+        with _lock:
+            if _engine.heap_running():
+                raise ProfilingInUseError("heap profiling already in use")
+            _engine.heap_start(rate)
+            _state.update(rate=rate, reinstalled_at=[])
+            _engine.heap_check()  # a hook left in place by an earlier stop may be gone since
+            _hook_numpy()
+    finally:
+        _engine.set_paused(previous)
 
 
 def stop() -> None:
@@ -132,6 +137,16 @@ def profile() -> Profile:
 
     ``time_nanos`` is when this snapshot is taken and ``duration_nanos`` the time taken to
     build it, as in Go's heap profile."""
+    if _engine is None:
+        raise ProfilingError(f"heap profiling is unavailable: {UNAVAILABLE_REASON}")
+    previous = _engine.set_paused(True)  # building the profile is pyprofnb's work
+    try:
+        return _profile()
+    finally:
+        _engine.set_paused(previous)
+
+
+def _profile() -> Profile:
     began = time.time_ns()
     _check_hooks()
     rate = _state["rate"]
@@ -139,26 +154,21 @@ def profile() -> Profile:
         records = _engine.heap_snapshot() if _engine is not None else []
         st = _engine.heap_stats() if _engine is not None else {}
         reinstalled = list(_state["reinstalled_at"])
-    previous = _engine.set_paused(True) if _engine is not None else False
-    try:
-        b = ProfileBuilder(_SAMPLE_TYPES, period_type=("space", "bytes"), period=rate,
-                           default_sample_type="inuse_space", comments=_comments(st, reinstalled))
-        for kind, task, truncated, frames, ao, asp, io, isp in records:
-            values = [round(ao), round(asp), round(io), round(isp)]
-            if not any(values):
-                continue
-            stack = list(frames) if kind >= 0 else [_OVERFLOW]
-            if truncated:
-                stack.append(_TRUNCATED)
-            labels = {"allocator": "numpy"} if kind == 1 else {}
-            if task:
-                labels["task"] = task_label(task)
-            avg = round(asp / ao) if ao else 0
-            b.add(stack, values, labels=labels, num_labels={"bytes": (avg, "bytes")})
-        return b.build(time_nanos=began, duration_nanos=time.time_ns() - began)
-    finally:
-        if _engine is not None:
-            _engine.set_paused(previous)
+    b = ProfileBuilder(_SAMPLE_TYPES, period_type=("space", "bytes"), period=rate,
+                       default_sample_type="inuse_space", comments=_comments(st, reinstalled))
+    for kind, task, truncated, frames, ao, asp, io, isp in records:
+        values = [round(ao), round(asp), round(io), round(isp)]
+        if not any(values):
+            continue
+        stack = [f for f in frames if (f[1], f[0]) != _SHIM] if kind >= 0 else [_OVERFLOW]
+        if truncated:
+            stack.append(_TRUNCATED)
+        labels = {"allocator": "numpy"} if kind == 1 else {}
+        if task:
+            labels["task"] = task_label(task)
+        avg = round(asp / ao) if ao else 0
+        b.add(stack, values, labels=labels, num_labels={"bytes": (avg, "bytes")})
+    return b.build(time_nanos=began, duration_nanos=time.time_ns() - began)
 
 
 def _comments(st: dict, reinstalled: list[int]) -> list[str]:

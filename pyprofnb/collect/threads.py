@@ -23,6 +23,9 @@ import time
 import weakref
 
 from ..model.profile import Profile, ProfileBuilder
+from . import _engine
+
+_set_paused = _engine.set_paused if _engine is not None else (lambda flag: False)
 
 # A frame as ProfileBuilder takes it: (function, file, line, start_line).
 Frame = tuple
@@ -83,15 +86,32 @@ def remove_start_listener(fn) -> None:
 
 
 def _recording_start(self, *args, **kwargs):
-    caller = sys._getframe(1)
-    stack = tuple(frame_stack(caller, limit=64))
-    with _created_lock:
-        _created[stack] += 1
-        _creator[self] = (threading.get_ident(), stack[0] if stack else _BEFORE)
+    # The recording is pyprofnb's work, not the caller's: no sample of it (set_paused
+    # allocates nothing, unlike a with-statement).
+    previous = _set_paused(True)
+    try:
+        caller = sys._getframe(1)
+        stack = tuple(frame_stack(caller, limit=64))
+        with _created_lock:
+            _created[stack] += 1
+            _creator[self] = (threading.get_ident(), stack[0] if stack else _BEFORE)
+    finally:
+        _set_paused(previous)
     result = _original_start(self, *args, **kwargs)
-    for fn in list(_start_listeners):
-        fn(self)
+    if _start_listeners:
+        previous = _set_paused(True)
+        try:
+            for fn in list(_start_listeners):
+                fn(self)
+        finally:
+            _set_paused(previous)
     return result
+
+
+# The wrapper's frame sits between the caller and Thread.start in every stack taken under
+# it; the CPU and heap profiles leave it out, as if the caller had called start() directly.
+SHIM_CODE = _recording_start.__code__
+SHIM_FILE_AND_NAME = (SHIM_CODE.co_filename, SHIM_CODE.co_qualname)
 
 
 def _install_start_hook() -> None:

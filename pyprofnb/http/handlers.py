@@ -19,16 +19,34 @@ Errors are Go's: text/plain with ``X-Go-Pprof: 1`` (go tool pprof then prints th
 this process cannot serve a profile (the native engine did not build or load) the answer
 is 501 with the reason.
 
-Durations (``seconds``) must be positive integers no larger than `MAX_SECONDS` (600): a
-profile ties up a request and a thread for its whole duration, and a typo such as
-``seconds=30000`` should fail at once rather than hold a connection for eight hours.
-Go would silently use 30 s for a bad CPU ``seconds``; here it is a 400 like Go's delta
-profiles, so the mistake is visible. A client that disconnects ends the profile early.
+Durations (``seconds``) must be positive integers no larger than `MAX_SECONDS` (600),
+written as Go's strconv.ParseInt reads them (ASCII digits, an optional sign: ``²``, ``１``
+or ``٣`` are 400 like Go): a profile ties up a request and a thread for its whole duration,
+and a typo such as ``seconds=30000`` should fail at once rather than hold a connection for
+eight hours. Go would silently use 30 s for a bad CPU ``seconds``; here it is a 400 like
+Go's delta profiles, so the mistake is visible. A client that disconnects ends the profile
+early.
+
+Limits that keep the endpoints from hurting the service they profile (beyond Go):
+
+- Timed profiles run one at a time per kind for ``profile`` (Go's rule: a second one is a
+  500) and ``wall`` (each runs a sampler thread; a second one is a 429 with
+  ``Retry-After``), and at most `MAX_DELTA_PROFILES` delta profiles (``seconds=N`` on
+  heap, goroutine...) at once (more are 429).
+- Request bodies: only ``POST /symbol`` reads one, at most `MAX_BODY_BYTES` (413 beyond);
+  every other request's body is never read (the adapters close the connection instead).
+- Methods: GET and HEAD everywhere (and POST for ``symbol``); anything else is 405 with
+  ``Allow``, on the stdlib server and under WSGI alike.
+- Host: a server bound to a loopback address answers only requests whose ``Host`` names a
+  loopback address or ``localhost`` (a web page cannot reach it through DNS rebinding);
+  others get 403. Pass ``allowed_hosts`` to the adapters to accept more names.
 """
 from __future__ import annotations
 
 import html
+import ipaddress
 import sys
+import threading
 import time
 from typing import Callable, NamedTuple
 from urllib.parse import parse_qs
@@ -45,10 +63,14 @@ MAX_SECONDS = 600
 DEFAULT_SECONDS = 30
 DEFAULT_HEAP_RATE = 128 * 1024
 POLL_INTERVAL = 0.1  # how often a timed profile checks whether its client is still there
+MAX_DELTA_PROFILES = 8  # delta profiles (``seconds=N`` on a named profile) running at once
+MAX_BODY_BYTES = 1 << 20  # the largest request body read (POST /symbol)
+RETRY_AFTER = 5  # seconds a client told to come back (429) should wait
 
 _HTTP_REASONS = {
-    200: "OK", 301: "Moved Permanently", 400: "Bad Request", 404: "Not Found",
-    405: "Method Not Allowed", 500: "Internal Server Error", 501: "Not Implemented",
+    200: "OK", 301: "Moved Permanently", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 413: "Content Too Large", 429: "Too Many Requests",
+    500: "Internal Server Error", 501: "Not Implemented",
 }
 
 
@@ -101,18 +123,26 @@ def _form(query: dict, name: str) -> str:
     return values[0] if values else ""
 
 
+def _parse_int(text: str) -> int | None:
+    """Go's strconv.ParseInt(text, 10, 64): an optional sign and ASCII digits, in range;
+    None where Go gives an error (Python's int() would also take ``１`` or `` 5 ``)."""
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if not digits or len(digits) > 19 or not digits.isascii() or not digits.isdigit():
+        return None
+    value = int(text)
+    return value if -(1 << 63) <= value < (1 << 63) else None
+
+
 def _atoi(text: str) -> int:
     """Go's strconv.Atoi with the error ignored: anything unparsable is 0."""
-    try:
-        return int(text.strip()) if text.strip().lstrip("+-").isdigit() else 0
-    except ValueError:
-        return 0
+    value = _parse_int(text)
+    return 0 if value is None else value
 
 
 def _seconds(text: str) -> int:
-    if not text.isdigit() or int(text) <= 0:
+    seconds = _parse_int(text)
+    if seconds is None or seconds <= 0:
         raise _BadRequest(error(400, 'invalid value for "seconds" - must be a positive integer'))
-    seconds = int(text)
     if seconds > MAX_SECONDS:
         raise _BadRequest(error(400, f"profile duration exceeds server's limit of {MAX_SECONDS} seconds"))
     return seconds
@@ -247,17 +277,31 @@ OTHER = {
 }
 
 
+def _too_many(what: str) -> Response:
+    r = error(429, f"{what} already running; try again later")
+    return r._replace(headers=r.headers + [("Retry-After", str(RETRY_AFTER))])
+
+
+_DELTA_SLOTS = threading.BoundedSemaphore(MAX_DELTA_PROFILES)
+_WALL_SLOT = threading.Lock()
+
+
 def _serve_named(p: _Named, query: dict, is_disconnected) -> Response | None:
     seconds_text = _form(query, "seconds")
     if seconds_text != "":
         seconds = _seconds(seconds_text)
         if _atoi(_form(query, "debug")) != 0:
             return error(400, "seconds and debug params are incompatible")
-        # Collection times from our clock: a sampler may stamp its profiles with its start.
-        t0, p0 = time.time_ns(), p.collect()
-        if not wait(seconds, is_disconnected):
-            return None
-        t1, p1 = time.time_ns(), p.collect()
+        if not _DELTA_SLOTS.acquire(blocking=False):
+            return _too_many(f"{MAX_DELTA_PROFILES} delta profiles are")
+        try:
+            # Collection times from our clock: a sampler may stamp its profiles with its start.
+            t0, p0 = time.time_ns(), p.collect()
+            if not wait(seconds, is_disconnected):
+                return None
+            t1, p1 = time.time_ns(), p.collect()
+        finally:
+            _DELTA_SLOTS.release()
         delta = merge([p1, -p0])
         delta = delta.replace(time_nanos=t1, duration_nanos=t1 - t0)
         return _proto(delta, f"{p.name}-delta")
@@ -273,11 +317,16 @@ def _serve_timed(kind: str, query: dict, is_disconnected) -> Response | None:
     seconds_text = _form(query, "seconds")
     seconds = DEFAULT_SECONDS if seconds_text == "" else _seconds(seconds_text)
     if kind == "wall":
-        sampler = wall_sampler.WallProfiler().start()
+        if not _WALL_SLOT.acquire(blocking=False):
+            return _too_many("a wall-clock profile is")
         try:
-            alive = wait(seconds, is_disconnected)
+            sampler = wall_sampler.WallProfiler().start()
+            try:
+                alive = wait(seconds, is_disconnected)
+            finally:
+                prof = sampler.stop()
         finally:
-            prof = sampler.stop()
+            _WALL_SLOT.release()
         return _proto(prof, "wall") if alive else None
     cpu, reason = _cpu_module()
     if cpu is None:
@@ -300,10 +349,12 @@ def _cmdline() -> Response:
     return _text("\x00".join(argv))
 
 
-def _symbol(method: str, query: str, body: bytes) -> Response:
+def _symbol(method: str, query: str, body: bytes | None) -> Response:
     """``num_symbols: 1`` then ``0xPC name`` for each ``+``-separated address we know
     (the synthetic addresses of the legacy text profiles, see `legacy_text.ADDRESSES`)."""
-    words = (body.decode("latin-1") if method == "POST" else query).split("+")
+    if method == "POST" and body is None:
+        return error(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+    words = ((body or b"").decode("latin-1") if method == "POST" else query).split("+")
     lines = ["num_symbols: 1"]
     for word in words:
         word = word.strip()
@@ -364,25 +415,77 @@ def _index() -> Response:
     return _text(_INDEX.format(rows=rows, descriptions=descriptions), "text/html; charset=utf-8")
 
 
+def allowed_methods(path: str) -> tuple[str, ...]:
+    """The methods a /debug/pprof path answers (the same on every adapter)."""
+    return ("GET", "HEAD", "POST") if path == PREFIX + "symbol" else ("GET", "HEAD")
+
+
+def reads_body(method: str, path: str) -> bool:
+    """Whether the request's body is read at all: only POST /symbol's is."""
+    return method == "POST" and path == PREFIX + "symbol"
+
+
+LOOPBACK_NAMES = ("localhost", "localhost.", "ip6-localhost", "ip6-loopback")
+
+
+def is_loopback(host: str) -> bool:
+    """A loopback IP address (127.0.0.0/8, ::1, and IPv4-mapped forms) or localhost."""
+    host = host.strip("[]").lower()
+    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def host_name(host_header: str) -> str:
+    """The host part of a ``Host`` header (``[::1]:6060`` -> ``::1``)."""
+    host = host_header.strip()
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def host_forbidden(host_header: str | None, allowed_hosts=()) -> Response | None:
+    """For a loopback-bound server: 403 unless ``Host`` names a loopback address (or one of
+    ``allowed_hosts``). Browsers send the page's host name, so a DNS-rebinding page that
+    reaches 127.0.0.1 still says ``Host: attacker.example`` and is refused here."""
+    if host_header is None:  # HTTP/1.0 without Host: no browser sends that
+        return None
+    name = host_name(host_header)
+    if is_loopback(name) or name.lower() in {h.lower() for h in allowed_hosts}:
+        return None
+    return error(403, f"Host {host_header[:100]!r} is not allowed: this server is bound to a loopback "
+                      "address and answers only loopback host names (DNS rebinding protection)")
+
+
+def method_not_allowed(allowed: tuple[str, ...]) -> Response:
+    # Go's ServeMux answers this itself: plain text, no X-Go-Pprof.
+    return Response(405, [("Allow", ", ".join(allowed)), ("Content-Type", "text/plain; charset=utf-8"),
+                          _NOSNIFF], b"Method Not Allowed\n")
+
+
 def handle(
     method: str,
     path: str,
     query: str = "",
-    body: bytes = b"",
+    body: bytes | None = b"",
     is_disconnected: Callable[[], bool] = lambda: False,
 ) -> Response | None:
     """Answer one /debug/pprof request; None if the client disconnected mid-profile.
+    ``body`` is POST /symbol's body, or None when it was larger than `MAX_BODY_BYTES`.
 
     >>> status, headers, body = handle("GET", "/debug/pprof/goroutine", "debug=1")
     """
+    allowed = allowed_methods(path)
+    if method not in allowed:
+        return method_not_allowed(allowed)
     if path == PREFIX[:-1]:
         return Response(301, [("Location", PREFIX + (f"?{query}" if query else ""))], b"")
     name = path[len(PREFIX):]
-    allowed = ("GET", "HEAD", "POST") if name == "symbol" else ("GET", "HEAD")
-    if method not in allowed:
-        # Go's ServeMux answers this itself: plain text, no X-Go-Pprof.
-        return Response(405, [("Allow", ", ".join(allowed)), ("Content-Type", "text/plain; charset=utf-8"),
-                              _NOSNIFF], b"Method Not Allowed\n")
     params = parse_qs(query, keep_blank_values=True)
     try:
         if name == "":
@@ -402,6 +505,7 @@ def handle(
 
 
 __all__ = [
-    "DEFAULT_HEAP_RATE", "MAX_SECONDS", "NAMED", "PREFIX", "Response", "error", "handle",
-    "is_pprof_path", "start_heap_sampling", "wait",
+    "DEFAULT_HEAP_RATE", "MAX_BODY_BYTES", "MAX_DELTA_PROFILES", "MAX_SECONDS", "NAMED", "PREFIX", "Response",
+    "allowed_methods", "error", "handle", "host_forbidden", "is_loopback", "is_pprof_path", "method_not_allowed",
+    "reads_body", "start_heap_sampling", "wait",
 ]

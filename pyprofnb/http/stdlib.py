@@ -15,7 +15,14 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from .handlers import DEFAULT_HEAP_RATE, Response, handle, is_pprof_path, start_heap_sampling
+from .handlers import (
+    DEFAULT_HEAP_RATE, MAX_BODY_BYTES, Response, handle, host_forbidden, is_loopback, is_pprof_path, reads_body,
+    start_heap_sampling,
+)
+
+# Methods hooked on an enabled handler class, so /debug/pprof answers each of them itself
+# (405 with Allow) instead of http.server's 501 HTML page.
+HOOKED_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT")
 
 _REASONS = {code: message for code, (message, _) in BaseHTTPRequestHandler.responses.items()}
 
@@ -51,19 +58,45 @@ def client_disconnected(sock: socket.socket) -> bool:
         return True
 
 
-def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
-    length = handler.headers.get("Content-Length")
-    if length and length.isdigit() and int(length) > 0:
-        return handler.rfile.read(int(length))
+def _has_body(handler: BaseHTTPRequestHandler) -> bool:
+    length = handler.headers.get("Content-Length", "")
+    return bool(handler.headers.get("Transfer-Encoding")) or (length.strip() not in ("", "0"))
+
+
+def _read_body(handler: BaseHTTPRequestHandler, path: str) -> bytes | None:
+    """The body of POST /symbol (None when it is too large); every other body is left
+    unread (a 1 GB body on a GET costs nothing) and the connection is closed after the
+    answer, since the stream is no longer in step."""
+    if not _has_body(handler):
+        return b""
+    length = handler.headers.get("Content-Length", "")
+    if reads_body(handler.command, path) and length.isascii() and length.isdigit() \
+            and not handler.headers.get("Transfer-Encoding"):
+        if int(length) <= MAX_BODY_BYTES:
+            return handler.rfile.read(int(length))
+        handler.close_connection = True
+        return None
+    handler.close_connection = True
     return b""
+
+
+def _bound_to_loopback(handler: BaseHTTPRequestHandler) -> bool:
+    try:
+        return is_loopback(str(handler.server.server_address[0]))
+    except (AttributeError, IndexError, TypeError):
+        return False
 
 
 def serve_pprof(handler: BaseHTTPRequestHandler) -> None:
     """Answer the handler's current request with the /debug/pprof endpoints."""
     url = urlsplit(handler.path)
-    body = _read_body(handler)
-    response = handle(handler.command, url.path, url.query, body,
-                      is_disconnected=lambda: client_disconnected(handler.connection))
+    body = _read_body(handler, url.path)
+    response = None
+    if _bound_to_loopback(handler):
+        response = host_forbidden(handler.headers.get("Host"), getattr(handler, "pprof_allowed_hosts", ()))
+    if response is None:
+        response = handle(handler.command, url.path, url.query, body,
+                          is_disconnected=lambda: client_disconnected(handler.connection))
     if response is None:  # the client left; nobody to answer
         handler.close_connection = True
         return
@@ -83,12 +116,15 @@ def _hooked(method: str, original):
     return do
 
 
-def enable(handler_class: type, *, heap_rate: int | None = DEFAULT_HEAP_RATE) -> type:
+def enable(handler_class: type, *, heap_rate: int | None = DEFAULT_HEAP_RATE, allowed_hosts=()) -> type:
     """Serve /debug/pprof from ``handler_class`` (a ``BaseHTTPRequestHandler`` subclass),
     Python's ``import _ "net/http/pprof"``. Other paths reach the class's own ``do_GET``/
     ``do_POST``/``do_HEAD`` as before. Starts heap sampling (``heap_rate=None`` does not).
-    Returns the class, so it also works as a decorator."""
-    for method in ("GET", "HEAD", "POST"):
+    On a server bound to loopback, /debug/pprof answers only loopback ``Host`` names, plus
+    ``allowed_hosts``. Returns the class, so it also works as a decorator."""
+    if allowed_hosts:
+        handler_class.pprof_allowed_hosts = tuple(allowed_hosts)
+    for method in HOOKED_METHODS:
         current = getattr(handler_class, f"do_{method}", None)
         if getattr(current, "_pyprofnb_original", False) is not False:
             continue  # already enabled
@@ -104,9 +140,18 @@ class PprofRequestHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     def do_GET(self):
+        if _has_body(self):
+            self.close_connection = True  # the body is never read
         send_response_once(self, *_not_found())
 
-    do_HEAD = do_POST = do_GET
+    do_HEAD = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_PATCH = do_TRACE = do_CONNECT = do_GET
+
+    def __getattr__(self, name):
+        # Any other method (http.server looks up do_<METHOD>): /debug/pprof answers 405
+        # with Allow, other paths 404, never http.server's 501 page.
+        if name.startswith("do_") and name[3:].isupper():
+            return self.do_PUT
+        raise AttributeError(name)
 
     def log_message(self, format, *args):  # a debug server should not spam stderr
         pass
@@ -122,6 +167,7 @@ enable(PprofRequestHandler, heap_rate=None)
 
 class DebugServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # listen backlog (http.server's 5 drops clients under load)
 
     @property
     def url(self) -> str:
@@ -129,7 +175,8 @@ class DebugServer(ThreadingHTTPServer):
         return f"http://{host}:{port}"
 
 
-def start_debug_server(address: str = "127.0.0.1:6060", *, heap_rate: int | None = DEFAULT_HEAP_RATE) -> DebugServer:
+def start_debug_server(address: str = "127.0.0.1:6060", *, heap_rate: int | None = DEFAULT_HEAP_RATE,
+                       allowed_hosts=()) -> DebugServer:
     """Serve /debug/pprof on ``address`` ("host:port"; port 0 picks a free one) from a
     daemon thread, and start heap sampling. Returns the server (``.url``, ``.shutdown()``).
 
@@ -138,7 +185,10 @@ def start_debug_server(address: str = "127.0.0.1:6060", *, heap_rate: int | None
     'http://127.0.0.1:6060'
     """
     host, _, port = address.rpartition(":")
-    server = DebugServer((host or "127.0.0.1", int(port)), PprofRequestHandler)
+    handler = PprofRequestHandler
+    if allowed_hosts:
+        handler = type("PprofRequestHandler", (PprofRequestHandler,), {"pprof_allowed_hosts": tuple(allowed_hosts)})
+    server = DebugServer((host or "127.0.0.1", int(port)), handler)
     start_heap_sampling(heap_rate)
     thread = threading.Thread(target=server.serve_forever, name="pyprofnb-debug-server", daemon=True)
     thread.start()

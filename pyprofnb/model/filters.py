@@ -13,15 +13,14 @@ import re
 import numpy as np
 
 from ..errors import OptionError
+from .regexp import compile_pattern
 from .profile import Profile, take_samples
 
 
-def compile_regex(name: str, pattern: str) -> re.Pattern:
-    """Compile a user regexp (Go RE2 syntax is close to Python's for what pprof users type)."""
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise OptionError(f"parsing {name} regexp {pattern!r}: {exc}") from None
+def compile_regex(name: str, pattern: str):
+    """Compile a user regexp with go tool pprof's semantics (RE2: linear time, Go's syntax);
+    see `pyprofnb.model.regexp`."""
+    return compile_pattern(name, pattern)
 
 
 # ------------------------------------------------------------- building blocks
@@ -336,8 +335,8 @@ def remove_uninteresting(prof: Profile) -> Profile:
     called, unless no frame rootward of it is kept."""
     if not prof.drop_frames:
         return prof
-    drop = compile_regex("drop_frames", f"^({prof.drop_frames})$")
-    keep = compile_regex("keep_frames", f"^({prof.keep_frames})$") if prof.keep_frames else None
+    drop = compile_pattern("drop_frames", f"^({prof.drop_frames})$")
+    keep = compile_pattern("keep_frames", f"^({prof.keep_frames})$") if prof.keep_frames else None
     names = [_simplify_func(n) if n else "" for n in prof.func_name]
     func_hit = np.array([bool(n) and bool(drop.fullmatch(n)) and not (keep and keep.fullmatch(n)) for n in names],
                         dtype=bool)

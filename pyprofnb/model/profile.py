@@ -113,7 +113,12 @@ class Profile:
         doc_url: str = "",
     ):
         self.sample_types = list(sample_types)
-        self.values = np.asarray(values, dtype=np.int64).reshape(-1, len(self.sample_types))
+        values = np.asarray(values, dtype=np.int64)
+        if values.ndim != 2 or values.shape[1] != len(self.sample_types):
+            # With no sample types, reshape cannot infer the sample count from -1.
+            n = len(stack_offsets) - 1 if len(stack_offsets) else 0
+            values = values.reshape(-1 if self.sample_types else n, len(self.sample_types))
+        self.values = values
         self.stack_offsets = np.asarray(stack_offsets, dtype=np.int64)
         self.stack_locs = np.asarray(stack_locs, dtype=np.int64)
         self.loc_id = np.asarray(loc_id, dtype=np.uint64)
@@ -190,6 +195,8 @@ class Profile:
         Like pprof, ``inuse_space``/``inuse_objects`` also match legacy ``space``/``objects``.
         """
         types = [t.type for t in self.sample_types]
+        if not types:
+            raise OptionError("the profile has no sample types, so no values to report")
         if name is None or name == "":
             if self.default_sample_type and self.default_sample_type in types:
                 return types.index(self.default_sample_type)

@@ -84,7 +84,9 @@ def _sample_tag_inputs(rpt: Report) -> tuple[list[str], list[list[tuple[str, str
                 strings[s].append(f"{key}:{text}")
         elif key == "bytes":
             numeric[s].append((units.scaled_label(num, unit, rpt.opts.unit), unit, num))
-    return ["\\n".join(sorted(x)) for x in strings], numeric
+    # Each label is escaped for DOT (values come from the profiled program) and then joined
+    # with DOT's own line break, as pprof's joinLabels output reads in its graph.
+    return ["\\n".join(escape(t) for t in sorted(x)) for x in strings], numeric
 
 
 def _node_tags(rpt: Report, kept: np.ndarray | None) -> dict[int, _NodeTags]:
@@ -337,7 +339,7 @@ def shorten_function_name(name: str) -> str:
 def _multiline_name(nodes, n: int) -> str:
     name = escape(shorten_function_name(nodes.name[n]))
     name = name.replace("::", "\\n").replace("[...]", "[…]").replace(".", "\\n")
-    file = os.path.basename(nodes.file[n]) if nodes.file[n] else ""
+    file = escape(os.path.basename(nodes.file[n])) if nodes.file[n] else ""
     parts = []
     if nodes.address[n]:
         parts.append(f"{int(nodes.address[n]):016x}")
@@ -417,6 +419,8 @@ def _nodelets(rpt: Report, nt: _NodeTags | None, node_id: int, has_out: bool) ->
         if w == 0:
             continue
         weight = fmt(w)
+        # t.name is made of labels escaped by _sample_tag_inputs: a thread name's quote
+        # cannot end the string and add attributes such as URL="javascript:...".
         out.append(f'N{node_id}_{i} [label = "{t.name}" id="N{node_id}_{i}" fontsize=8 shape=box3d tooltip="{weight}"]\n')
         out.append(f'N{node_id} -> N{node_id}_{i} [label=" {weight}" weight=100 tooltip="{weight}" labeltooltip="{weight}"]\n')
         group = nt.numeric.get(t.name)
@@ -436,7 +440,7 @@ def _numeric_nodelets(rpt: Report, tags: list[_Tag], flat_tags: bool, source: st
             w, attr = t.flat_value(), ""
         if w != 0:
             weight = rpt.format_value(w)
-            out.append(f'N{source}_{j} [label = "{t.name}" id="N{source}_{j}" fontsize=8 shape=box3d tooltip="{weight}"]\n')
+            out.append(f'N{source}_{j} [label = "{escape(t.name)}" id="N{source}_{j}" fontsize=8 shape=box3d tooltip="{weight}"]\n')
             out.append(f'{source} -> N{source}_{j} [label=" {weight}" weight=100 tooltip="{weight}" '
                        f'labeltooltip="{weight}"{attr}]\n')
     return "".join(out)
@@ -474,6 +478,7 @@ def dot_text(rpt: Report) -> str:
     nodes = g.nodes
     prof = rpt.source
     title = os.path.basename(prof.mappings[0].filename) if prof.mappings and prof.mappings[0].filename else ""
+    title = escape(title)
     out = [f'digraph "{title or "unnamed"}" {{\n', 'node [style=filled fillcolor="#f8f8f8"]\n']
     if labels:
         legend = f'subgraph cluster_L {{ "{escape(labels[0])}" [shape=box fontsize=16'

@@ -19,7 +19,6 @@ grew (red) or shrank (blue).
 from __future__ import annotations
 
 import html
-import json
 import zlib
 
 import numpy as np
@@ -29,6 +28,7 @@ from ..options import ReportOptions
 from ..model.profile import Profile
 from .. import units
 from .core import Report, prepare
+from .escaping import script_json
 
 ROW_PX = 18
 # The HTML page leaves out boxes narrower than this share of the root; they would be
@@ -325,7 +325,7 @@ def render_html(frame: pd.DataFrame, *, title: str = "", fragment: bool = True,
     header = frame.attrs.get("header") or []
     head_html = (f'<div class="pf-info" style="margin:0 0 4px 0;white-space:pre-line">{html.escape(chr(10).join(header))}</div>'
                  if header and not fragment else "")
-    data_json = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    data_json = script_json(data)
     body = (
         f'<div class="pyprofnb-flame" id="{uid}"><style>{_CSS.replace("#ID", "#" + uid).strip()}</style>'
         f'{head_html}'

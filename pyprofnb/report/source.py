@@ -9,9 +9,11 @@ cannot be read gives the function's header and an ``Error:`` line, as pprof does
 """
 from __future__ import annotations
 
+import errno
 import html
 import os
 import posixpath
+import stat
 
 import numpy as np
 import pandas as pd
@@ -77,10 +79,30 @@ class SourceReader:
         return self.files[path]
 
 
+# Source files are read up to this many bytes (lines beyond are not shown): a profile names
+# the files, and a name such as /dev/zero must not make a report read without end.
+MAX_SOURCE_BYTES = 16 << 20
+
+
 def _read_lines(path: str) -> list[str]:
-    with open(path, "rb") as fh:
-        data = fh.read()
-    text = data.decode("utf-8", errors="replace")
+    """The lines of a regular file, at most `MAX_SOURCE_BYTES` of it. Devices, FIFOs and
+    directories are refused at once (opened non-blocking, so a FIFO without a writer does
+    not hang the open)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a device, FIFO or directory); not read", path)
+        os.set_blocking(fd, True)
+        chunks, size = [], 0
+        while size < MAX_SOURCE_BYTES:
+            chunk = os.read(fd, min(1 << 20, MAX_SOURCE_BYTES - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    text = b"".join(chunks).decode("utf-8", errors="replace")
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()

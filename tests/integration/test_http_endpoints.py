@@ -158,7 +158,14 @@ ERRORS = [
     ("goroutine?seconds=-1", 400, 'invalid value for "seconds" - must be a positive integer'),
     ("goroutine?seconds=0", 400, 'invalid value for "seconds" - must be a positive integer'),
     ("goroutine?seconds=1&debug=1", 400, "seconds and debug params are incompatible"),
-    ("goroutine?seconds=99999999999999999999", 400, "profile duration exceeds server's limit of 600 seconds"),
+    # Out of int64: strconv.ParseInt fails, so Go calls it invalid.
+    ("goroutine?seconds=99999999999999999999", 400, 'invalid value for "seconds" - must be a positive integer'),
+    ("goroutine?seconds=9223372036854775807", 400, "profile duration exceeds server's limit of 600 seconds"),
+    # Digits of other scripts (², fullwidth 1, Arabic-Indic 3) are not digits to Go.
+    ("heap?seconds=%C2%B2", 400, 'invalid value for "seconds" - must be a positive integer'),
+    ("heap?seconds=%EF%BC%91", 400, 'invalid value for "seconds" - must be a positive integer'),
+    ("profile?seconds=%D9%A3", 400, 'invalid value for "seconds" - must be a positive integer'),
+    ("wall?seconds=%201", 400, 'invalid value for "seconds" - must be a positive integer'),
     ("profile?seconds=abc", 400, 'invalid value for "seconds" - must be a positive integer'),
     ("wall?seconds=-5", 400, 'invalid value for "seconds" - must be a positive integer'),
     ("wall?seconds=601", 400, "profile duration exceeds server's limit of 600 seconds"),
@@ -184,7 +191,7 @@ def test_wrong_method(demo_server):
 def _open_and_abandon(base: str, path: str, after: float) -> None:
     host, port = urlsplit(base).hostname, urlsplit(base).port
     s = socket.create_connection((host, port))
-    s.sendall(f"GET {P}{path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    s.sendall(f"GET {P}{path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
     time.sleep(after)
     s.close()
 
