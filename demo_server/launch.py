@@ -8,19 +8,20 @@ prints ``listening on http://HOST:PORT`` when ready).
 A `Server` stops when you call `stop`, leave the ``with`` block, drop the last reference to
 it, or when the Python process that started it exits (a Jupyter kernel shut down or
 restarted, a test run ending) — so a notebook whose Run All fails half way leaves no server
-behind once its kernel goes. The child also exits by itself when its parent dies without
-cleaning up (a kernel killed, or exiting because its own parent vanished): it watches its
-standard input, a pipe whose only writer is the parent, and leaves when that closes.
+behind once its kernel goes. The demo server also exits by itself when its parent dies
+without cleaning up (a kernel killed, or exiting because its own parent vanished): it
+watches its standard input, a pipe whose only writer is the parent (`exit_with_parent`).
 """
 from __future__ import annotations
 
 import os
-import runpy
 import socket
 import subprocess
 import sys
 import threading
 import weakref
+
+_GUARD_ENV = "DEMO_SERVER_EXIT_WITH_PARENT"
 
 
 def free_port() -> int:
@@ -36,7 +37,8 @@ def start_server(*command: str, timeout: float = 30.0, cwd=None) -> tuple[subpro
     >>> proc, url = start_server("-m", "demo_server")
     """
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", __name__, *command, "--port", str(port)], cwd=cwd,
+    proc = subprocess.Popen([sys.executable, *command, "--port", str(port)], cwd=cwd,
+                            env={**os.environ, _GUARD_ENV: "1"},
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     # Held by the finalizer until exit: whatever else happens, the child does not outlive us.
     weakref.finalize(proc, stop_server, proc)
@@ -107,9 +109,11 @@ class Server:
         return f"<Server {' '.join(self.command)} at {self.url}, pid {self.pid}, {state}>"
 
 
-def _run_child(argv: list[str]) -> None:
-    """``python -m demo_server.launch COMMAND...``: run ``python COMMAND...`` in this process,
-    and exit as soon as standard input closes (the parent is gone)."""
+def exit_with_parent() -> None:
+    """In a server started by `start_server`: exit as soon as standard input closes, which
+    happens when the parent is gone however it went. Does nothing elsewhere."""
+    if os.environ.get(_GUARD_ENV) != "1":
+        return
 
     def watch_parent() -> None:
         try:
@@ -119,16 +123,6 @@ def _run_child(argv: list[str]) -> None:
             os._exit(0)
 
     threading.Thread(target=watch_parent, name="exit-with-parent", daemon=True).start()
-    if argv[:1] == ["-m"]:
-        sys.argv = [argv[1], *argv[2:]]
-        runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
-    else:
-        sys.argv = list(argv)
-        runpy.run_path(argv[0], run_name="__main__")
 
 
-if __name__ == "__main__":
-    _run_child(sys.argv[1:])
-
-
-__all__ = ["Server", "free_port", "start_server", "stop_server"]
+__all__ = ["Server", "exit_with_parent", "free_port", "start_server", "stop_server"]

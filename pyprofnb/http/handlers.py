@@ -52,6 +52,7 @@ from typing import Callable, NamedTuple
 from urllib.parse import parse_qs
 
 from ..codec import legacy_text
+from ..collect import paused
 from ..collect import runtime as runtime_stats
 from ..collect import threads as thread_stacks
 from ..collect import wall as wall_sampler
@@ -480,6 +481,13 @@ def handle(
 
     >>> status, headers, body = handle("GET", "/debug/pprof/goroutine", "debug=1")
     """
+    # Collecting, building, encoding and serving a profile is pyprofnb's work: this thread's
+    # CPU and allocations meanwhile stay out of the profiles it serves.
+    with paused():
+        return _handle(method, path, query, body, is_disconnected)
+
+
+def _handle(method: str, path: str, query: str, body: bytes | None, is_disconnected: Callable[[], bool]):
     allowed = allowed_methods(path)
     if method not in allowed:
         return method_not_allowed(allowed)
