@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 4000
 LAB_PORT ?= 8888
-APT_PACKAGES := golang-go hey graphviz
+APT_PACKAGES := golang-go hey graphviz chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # JupyterLab refuses to start as root unless told.
 LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
@@ -15,12 +15,15 @@ LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 setup: system-deps $(STAMP)
 
-# Go (the oracle of the tests), hey (the reference load generator) and Graphviz (SVG graphs).
+# Go (the oracle of the tests), hey (the reference load generator), Graphviz (SVG graphs)
+# and Chromium with its WebDriver (the browser tests of the web UI and notebooks).
 system-deps:
 	@missing=""; \
 	command -v go >/dev/null || missing="$$missing golang-go"; \
 	command -v hey >/dev/null || missing="$$missing hey"; \
 	command -v dot >/dev/null || missing="$$missing graphviz"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \

@@ -7,22 +7,17 @@
 """
 from __future__ import annotations
 
-import shlex
 import sys
 
 from .errors import PprofError
-from .options import FILE_REPORTS, REPORTS, parse_args, usage
+from .options import BINARY_REPORTS, FILE_REPORTS, parse_args, usage
 from .sources import load_sources
-
-_BINARY = {"proto"}
 
 
 def _render(prof, report: str, argument: str | None, options) -> str | bytes:
-    if report == "proto":
-        return prof.to_bytes()
-    from .report import render_text
+    from .shell import render
 
-    return render_text(prof, "svg" if report == "web" else report, argument, options=options)
+    return render(prof, report, argument, options)
 
 
 def _default_output(report: str, output: str | None) -> str | None:
@@ -38,62 +33,21 @@ def _default_output(report: str, output: str | None) -> str | None:
     return path
 
 
-def _write(result: str | bytes, output: str | None) -> None:
+def _write(result: str | bytes, output: str | None, report: str = "") -> None:
     if output:
         mode = "wb" if isinstance(result, bytes) else "w"
         with open(output, mode) as fh:
             fh.write(result)
         print(f"Generating report in {output}", file=sys.stderr)
     elif isinstance(result, bytes):
-        if sys.stdout.isatty():
-            raise PprofError("refusing to write binary output to a terminal; use -output FILE")
+        if sys.stdout.isatty():  # as go tool pprof: a file, not bytes on the terminal
+            from .shell import next_free_name
+
+            _write(result, next_free_name(BINARY_REPORTS.get(report, ".out").lstrip(".")))
+            return
         sys.stdout.buffer.write(result)
     else:
         sys.stdout.write(result)
-
-
-def interactive(prof, options) -> int:
-    """A small ``(pprof)`` shell: ``top10``, ``top -cum``, ``list re``, ``peek re``, ``traces``,
-    ``name=value`` to set an option, ``quit``."""
-    print('Entering interactive mode (type "help" for commands, "o" for options)')
-    while True:
-        try:
-            line = input("(pprof) ").strip()
-        except EOFError:
-            print()
-            return 0
-        if not line:
-            continue
-        if line in ("q", "quit", "exit"):
-            return 0
-        if line in ("help", "o", "options"):
-            print(usage() if line == "help" else "\n".join(f"  {k:<22} = {v}" for k, v in vars(options).items()))
-            continue
-        try:
-            if "=" in line and " " not in line.split("=", 1)[0] and not line.startswith("-"):
-                key, value = line.split("=", 1)
-                options.set(key.strip(), value.strip())
-                continue
-            words = shlex.split(line)
-            head = words[0]
-            count = None
-            for name in ("top", "tree", "traces", "peek"):
-                if head.startswith(name) and head[len(name):].isdigit():
-                    head, count = name, int(head[len(name):])
-            if head not in REPORTS:
-                print(f"Unrecognized command: {head!r}")
-                continue
-            cmd = parse_args(["-" + head] + (words[1:2] if REPORTS[head] == "required" else []) +
-                             [w for w in words[(2 if REPORTS[head] == "required" else 1):]])
-            opts = options.replace(**{k: v for k, v in vars(cmd.options).items() if v != getattr(type(options)(), k)})
-            if count is not None:
-                opts.nodecount = count
-            elif head == "top" and opts.nodecount == -1:
-                opts.nodecount = 10
-            opts.compact_labels = True
-            _write(_render(prof, cmd.report, cmd.argument, opts), cmd.output)
-        except PprofError as exc:
-            print(exc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,15 +66,21 @@ def main(argv: list[str] | None = None) -> int:
         cmd = parse_args(argv)
         if not cmd.sources:
             raise PprofError("no profile source given: name a file or a URL")
+        if cmd.http is not None:
+            from .web.server import serve, session_from_command
+
+            serve(session_from_command(cmd), cmd.http, open_browser=not cmd.no_browser)
+            return 0
         prof = load_sources(cmd.sources, seconds=cmd.seconds, timeout=cmd.timeout, base=cmd.base,
                             diff_base=cmd.diff_base, normalize=cmd.options.normalize,
                             all_frames=cmd.all_frames)
         if cmd.report is None:
-            if not sys.stdin.isatty():
-                cmd.report = "top"
-            else:
-                return interactive(prof, cmd.options)
-        _write(_render(prof, cmd.report, cmd.argument, cmd.options), _default_output(cmd.report, cmd.output))
+            # The (pprof) shell, on a terminal or reading commands from a pipe, as Go's.
+            from .shell import run_shell
+
+            return run_shell(prof, cmd.options)
+        _write(_render(prof, cmd.report, cmd.argument, cmd.options), _default_output(cmd.report, cmd.output),
+               cmd.report)
     except PprofError as exc:
         print(f"pyprofnb: {exc}", file=sys.stderr)
         return 2

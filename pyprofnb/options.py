@@ -77,14 +77,18 @@ REPORTS: dict[str, str] = {
     "top": "", "text": "", "tree": "", "traces": "", "tags": "", "raw": "", "comments": "",
     "peek": "required", "list": "required", "weblist": "required",
     "dot": "", "svg": "", "web": "", "proto": "", "folded": "", "flame": "",
+    "png": "", "pdf": "", "gif": "", "ps": "", "callgrind": "", "topproto": "",
 }
 REPORT_ALIASES = {"text": "top"}
 # Reports that make a file to look at rather than text for a terminal.
 FILE_REPORTS = {"svg": ".svg", "web": ".svg", "flame": ".html", "weblist": ".html"}
+# Reports whose output is binary: a terminal gets a file instead (go tool pprof's awayFromTTY).
+BINARY_REPORTS = {"proto": ".pb.gz", "topproto": ".pb.gz", "png": ".png", "pdf": ".pdf", "gif": ".gif", "ps": ".ps"}
 
 # Source/fetch flags of the command (not report options).
-SOURCE_FLAGS = {"seconds": int, "timeout": int, "base": list, "diff_base": list, "output": str, "o": str}
-SOURCE_SWITCHES = ("all_frames",)
+SOURCE_FLAGS = {"seconds": int, "timeout": int, "base": list, "diff_base": list, "output": str, "o": str,
+                "http": str}
+SOURCE_SWITCHES = ("all_frames", "no_browser")
 
 
 @dataclasses.dataclass
@@ -203,6 +207,8 @@ class Command:
     diff_base: list[str] = dataclasses.field(default_factory=list)
     output: str | None = None
     all_frames: bool = False
+    http: str | None = None  # -http=HOST:PORT: serve the web UI (pyprofnb.web)
+    no_browser: bool = False
 
 
 def _split_flag(arg: str) -> tuple[str, str | None]:
@@ -260,7 +266,7 @@ def parse_args(argv: list[str]) -> Command:
             options.set(key, True)
             continue
         if key in SOURCE_SWITCHES:
-            cmd.all_frames = value is None or value.lower() not in ("false", "0", "f")
+            setattr(cmd, key, value is None or value.lower() not in ("false", "0", "f"))
             continue
         if key in SOURCE_FLAGS:
             raw = take_value()
@@ -274,6 +280,8 @@ def parse_args(argv: list[str]) -> Command:
                 setattr(cmd, key, number)
             elif key in ("base", "diff_base"):
                 getattr(cmd, key).append(raw)
+            elif key == "http":
+                cmd.http = raw
             else:
                 cmd.output = raw
             continue
@@ -308,6 +316,10 @@ def usage() -> str:
         "  -web            The SVG call graph, written to a file (its path is printed)",
         "  -weblist=regexp Annotated source as a self-contained HTML file",
         "  -proto          The profile as gzipped profile.proto",
+        "  -png, -pdf, -gif, -ps  The call graph as an image or document (Graphviz)",
+        "  -callgrind      The call graph in callgrind format (KCachegrind)",
+        "  -topproto       The top report as a profile.proto",
+        "  -comments       The profile's comments",
         "  -folded         Folded stacks (flamegraph.pl, speedscope)",
         "  -flame          Interactive self-contained HTML flame graph",
         "",
@@ -318,6 +330,8 @@ def usage() -> str:
         "  -diff_base FILE Compare against FILE (percentages relative to it)",
         "  -output FILE    Write the report to FILE",
         "  -all_frames     Keep frames the profile's drop_frames would remove",
+        "  -http=HOST:PORT Serve the web UI (views top, graph, flame, peek, source); port 0: any free port",
+        "  -no_browser     With -http: do not open a browser",
         "",
         "Options:",
     ]

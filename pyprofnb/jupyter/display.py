@@ -7,7 +7,9 @@ works on a remote kernel and in an exported notebook.
 """
 from __future__ import annotations
 
+import base64
 import html
+import re
 
 import pandas as pd
 
@@ -44,15 +46,18 @@ class ReportFrame(pd.DataFrame):
 
 
 class TextReport(str):
-    """A report that only has a text (or SVG) form; a ``str`` that displays richly."""
+    """A report that only has a text (or SVG) form; a ``str`` that displays richly.
 
-    def __new__(cls, text: str, html_text: str):
+    ``plain`` is what a viewer without HTML shows (an SVG's source is no use as text)."""
+
+    def __new__(cls, text: str, html_text: str, plain: str | None = None):
         obj = super().__new__(cls, text)
         obj._html = html_text
+        obj._plain = plain
         return obj
 
     def __repr__(self) -> str:  # the report, not a quoted string
-        return str(self)
+        return self._plain if self._plain is not None else str(self)
 
     def _repr_html_(self) -> str:
         return self._html
@@ -125,10 +130,108 @@ def top_html(frame: pd.DataFrame, *, max_rows: int = 200, header: bool = True) -
             f"<thead><tr>{head_cells}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
 
 
-def svg_html(svg: str) -> str:
+def svg_html(svg: str, *, height: int = 640) -> str:
+    """A call graph for a notebook: pannable and zoomable (wheel, drag, fit) at a legible
+    size in an iframe, and the same SVG as a scrollable image where scripts and iframes are
+    not run (untrusted notebooks, GitHub, nbviewer's sanitizer)."""
+    from ..web.svgpan import pannable_svg_page
+
+    return framed(pannable_svg_page(svg), static_img_html(svg), height=height, kind="graph")
+
+
+def static_img_html(svg: str, *, max_height: int = 640) -> str:
     start = svg.find("<svg")
     body = svg[start:] if start >= 0 else svg
-    return f'<div class="pyprofnb-graph" style="overflow:auto;max-height:900px;border:1px solid #e4e4e4">{body}</div>'
+    uri = "data:image/svg+xml;base64," + base64.b64encode(body.encode("utf-8")).decode("ascii")
+    # Graphviz sizes in points; one pixel per point (3/4 of print size) keeps 8-point labels
+    # readable while more of the graph fits.
+    size = re.search(r'<svg[^>]*?\swidth="([\d.]+)pt"', body)
+    width = f' width="{round(float(size.group(1)))}"' if size else ""
+    return (f'<div style="overflow:auto;max-height:{max_height}px;border:1px solid #e4e4e4">'
+            f'<img alt="call graph" src="{uri}"{width} style="max-width:none"></div>')
+
+
+def framed(page: str, fallback: str, *, height: int = 640, kind: str = "web") -> str:
+    """``page`` (a whole HTML document) in an ``<iframe srcdoc>``, followed by ``fallback``,
+    which the iframe hides once it has loaded. A trusted output shows the page; a viewer that
+    strips iframes and event handlers (untrusted JupyterLab, GitHub) shows the fallback."""
+    # The wrapper takes its height only once the iframe has loaded: where the iframe is
+    # stripped, nothing is left but the fallback.
+    loaded = (f"var w=this.parentNode;w.style.height='{height}px';w.style.border='1px solid #d6dbe3';"
+              "this.style.height='100%';var n=w.nextElementSibling;if(n)n.style.display='none'")
+    return (f'<div class="pyprofnb-{kind}">'
+            '<div style="resize:vertical;overflow:hidden;min-height:0">'
+            f'<iframe srcdoc="{html.escape(page, quote=True)}" title="pyprofnb {kind}" '
+            f'style="width:100%;height:{height}px;border:0;display:block" onload="{html.escape(loaded, quote=True)}">'
+            '</iframe></div>'
+            f'<div class="pyprofnb-static">{fallback}</div></div>')
+
+
+def static_view(prof: Profile, options: ReportOptions, *, rows: int = 25) -> tuple[str, str]:
+    """(text, HTML) of a profile for viewers that run nothing: the top rows, and the call
+    graph as an image (no label boxes, as the web UI draws it)."""
+    from ..web.views import graph_dot, run_dot, without_label_boxes
+
+    try:
+        text = render_text(prof, "top", options=options.replace(nodecount=rows))
+    except PprofError as exc:
+        return f"pprof: {exc}", Message(str(exc))._repr_html_()
+    try:
+        dot, _ = graph_dot(prof, options)
+        svg = run_dot(without_label_boxes(dot)).decode("utf-8", errors="replace")
+        graph = static_img_html(svg)
+    except PprofError:
+        graph = ""
+    return text, pre(text) + graph
+
+
+class WebView:
+    """The web UI's views of a profile in the output area: every view of every sample type in
+    one self-contained page (an iframe ``srcdoc``; no server, no port), and a static top
+    table and call graph for viewers that run no JavaScript.
+
+    >>> WebView(prof, ReportOptions(), view="flame")       # what %pprof -http shows
+    """
+
+    def __init__(self, prof: Profile, options: ReportOptions | None = None, *, view: str = "graph",
+                 source: str = "", height: int = 680):
+        from ..web.embed import embedded_panes
+        from ..web.page import page, subtitle
+        from ..web.server import resolve_sample
+        from ..web.state import ViewState
+        from ..web.views import sample_types
+
+        self.profile = prof
+        self.options = options or ReportOptions()
+        state = resolve_sample(prof, ViewState.from_options(self.options, view=view), self.options)
+        self.state = state
+        panes = embedded_panes(prof, state, self.options)
+        self.page = page(panes, state, mode="embed", sample_types=sample_types(prof), title="pyprofnb",
+                         subtitle=subtitle(prof, state), source=source)
+        try:
+            self.text = render_text(prof, "top", options=self.options.replace(nodecount=25, sample_index=state.si))
+        except PprofError as exc:
+            self.text = f"pprof: {exc}"
+        graph = panes.get(("graph", state.si), "")
+        start, end = graph.find("<svg"), graph.rfind("</svg>")
+        svg = graph[start:end + 6] if start >= 0 and end > start else ""
+        self.static_html = pre(self.text) + (static_img_html(svg) if svg else "")
+        self.height = height
+
+    def _repr_html_(self) -> str:
+        return framed(self.page, self.static_html, height=self.height)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return {"text/html": self._repr_html_(), "text/plain": self.text}
+
+    def save(self, path: str) -> str:
+        """Write the page as a standalone HTML file (it opens in any browser, offline)."""
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(self.page)
+        return path
+
+    def __repr__(self) -> str:
+        return self.text
 
 
 # ---------------------------------------------------------------------- reports
@@ -149,7 +252,9 @@ def render(prof: Profile, kind: str, argument: str | None = None, options: Repor
         return _wrap(frame, _flame.render_html(frame, title=_flame._title(frame), fragment=True))
     if kind in ("svg", "dot") or (kind not in _FRAMES and kind in _TEXTS):
         text = render_text(prof, kind, argument, options=opts)
-        return TextReport(text, svg_html(text) if kind == "svg" else pre(text))
+        if kind == "svg":
+            return TextReport(text, svg_html(text), plain=f"<call graph: SVG of {len(text)} characters; str() of this value is the SVG>")
+        return TextReport(text, pre(text))
     frame = make_report(prof, kind, argument, options=opts)
     if kind == "top":
         return _wrap(frame, top_html(frame))
@@ -210,4 +315,4 @@ def register_formatters(ip) -> None:
 
 
 __all__ = ["Message", "ReportFrame", "TextReport", "VIEW_KINDS", "error_message", "pre", "profile_html",
-           "register_formatters", "render", "svg_html", "top_html"]
+           "register_formatters", "render", "static_view", "svg_html", "top_html", "WebView", "framed"]

@@ -154,8 +154,15 @@ class Explorer:
         self.base.options = self._base_choices()
         self.render()
 
-    def _ipython_display_(self) -> None:
-        display(self.widget)
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """The widgets, plus what a viewer without them shows (GitHub, nbviewer, a notebook
+        saved without widget state): the top table as text and the call graph as an image,
+        never ``VBox(children=...)``."""
+        bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
+        text, fallback = rich.static_view(self._compared(), self.current_options())
+        bundle["text/plain"] = text
+        bundle["text/html"] = fallback
+        return bundle
 
     def __repr__(self) -> str:
         return f"<Explorer of {self.profile!r}, view {self.view.value!r}>"

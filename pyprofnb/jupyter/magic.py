@@ -5,6 +5,7 @@
     top = %pprof -top -cum prof                                       # a variable holding a Profile
     %pprof -flame -diff_base base current                             # differential flame graph
     %pprof http://127.0.0.1:4000/debug/pprof/heap                     # no report flag: the explorer
+    %pprof -http http://127.0.0.1:4000/debug/pprof/heap               # the web UI's views, in the output area
 
     %%pprof -cpu -top -o cell_prof                                    # profile this cell's code
     work()
@@ -42,8 +43,18 @@ def _split(line: str) -> list[str]:
 
 
 def _translate(argv: list[str]) -> list[str]:
-    """go tool pprof's viewer flags, as a notebook shows them: ``-web`` is the inline call graph."""
-    return ["-svg" if a in ("-web", "--web") else a for a in argv]
+    """go tool pprof's viewer flags, as a notebook shows them: ``-web`` is the inline call
+    graph; ``-http`` (with or without an address) is the web UI in the output area, served by
+    no port, so it works on remote kernels too."""
+    out = []
+    for a in argv:
+        if a in ("-web", "--web"):
+            out.append("-svg")
+        elif a in ("-http", "--http") or a.startswith(("-http=", "--http=")):
+            out.append("-http=")
+        else:
+            out.append(a)
+    return out
 
 
 HELP = """go tool pprof in the notebook: reports and the explorer for a profile (%pprof), or a
@@ -139,6 +150,11 @@ class PprofMagics(Magics):
         base, diff_base = self._resolve(cmd.base), self._resolve(cmd.diff_base)
         prof = load_sources(sources, seconds=cmd.seconds, timeout=cmd.timeout, base=base, diff_base=diff_base,
                             normalize=cmd.options.normalize)
+        if cmd.http is not None:
+            if cmd.report is not None:
+                raise OptionError(f"-http shows every view; drop -{cmd.report}")
+            label = " ".join(s for s in cmd.sources if isinstance(s, str))
+            return rich.WebView(prof, cmd.options, source=label)
         if cmd.report is None:
             from .explorer import Explorer
 
