@@ -9,6 +9,7 @@ Screenshots of every notebook go to $PYPROFNB_SCREENSHOTS/pyprofnb-screenshots/.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -92,6 +93,14 @@ def test_nbconvert_html_unrun(browser, name, tmp_path):
     text = _page_text_and_shots(browser, "body", name, "html")
     _assert_reads_well(text, browser, name)
     assert "flat%" in text or name == "01-load", "the top tables read as tables"
+    # Widgets are exported as views of the saved widget state, which nbviewer renders with
+    # the widget manager it loads from the web (this test runs offline, so it checks that
+    # every view has its state rather than looking at it).
+    html_text = (tmp_path / f"{name}.html").read_text()
+    views = re.findall(r'"model_id": "([0-9a-f]+)"', html_text)
+    state = re.search(r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', html_text, re.S)
+    if views:
+        assert state and all(v in state.group(1) for v in views), f"{name}: widget views without their saved state"
 
 
 @pytest.fixture(scope="module")
