@@ -4,8 +4,9 @@ workload without profiling, measured in the same run.
 The workload is allocation-heavy pure Python (small dicts, lists, strings, tuples, json).
 Each configuration runs interleaved with the others, several rounds, and the figure is the
 median of per-round ratios of *process CPU time* (which includes the profiler's own drain
-thread), so a busy machine changes the noise more than the answer. Targets: CPU profiling
-< 2%, heap sampling < 5%. Prints figures; never fails on timing.
+thread), so a busy machine changes the noise more than the answer. Targets (issue 9): CPU
+profiling < 1%, heap sampling < 3%. Prints figures with the spread of the paired ratios;
+never fails on timing.
 
     .venv/bin/python benchmarks/bench_engine.py [--rounds 7] [--size 30000] [--rate 131072]
 """
@@ -78,7 +79,7 @@ def main(argv=None) -> int:
     print(f"workload: {args.size} records; reference {best['none'] * 1e3:.0f} ms CPU (best of {args.rounds}), "
           f"median {statistics.median(times['none']) * 1e3:.0f} ms; heap rate {args.rate}")
     print("overhead = profiled / unprofiled process CPU time, same workload, same run")
-    targets = {"cpu": 0.02, "heap": 0.05, "both": 0.07}
+    targets = {"cpu": 0.01, "heap": 0.03, "both": 0.04}
     for m in modes[1:]:
         med = statistics.median(ratios[m])
         print(f"  {m:5s} best-vs-best {100 * (best[m] / best['none'] - 1):+6.2f}%   median of paired ratios "

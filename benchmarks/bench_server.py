@@ -116,7 +116,7 @@ def naive_server(port: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=20000, help="requests per measurement")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--naive-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.naive_server:
@@ -135,6 +135,12 @@ def main() -> int:
     naive, _ = measure("naive", 1000)
     base_rps = statistics.median(r for r, _ in results["baseline"])
     base_cpu = statistics.median(c for _, c in results["baseline"])
+    print("\npaired per-round ratios against the round's own baseline (median, range):")
+    for config in configs[1:]:
+        rr = [results[config][i][0] / results["baseline"][i][0] for i in range(args.rounds)]
+        cr = [results[config][i][1] / results["baseline"][i][1] for i in range(args.rounds)]
+        print(f"  {config:9s} req/s x{statistics.median(rr):.3f} ({min(rr):.3f}..{max(rr):.3f})   "
+              f"CPU/request x{statistics.median(cr):.3f} ({min(cr):.3f}..{max(cr):.3f})")
     # Throughput swings with whatever else runs on the machine; the server's CPU time per
     # request hardly does, so it is the steadier measure of what profiling costs.
     print(f"\n/sendjson, hey -m POST -c 8 -n {args.n}, median of {args.rounds} rounds")

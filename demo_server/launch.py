@@ -125,4 +125,83 @@ def exit_with_parent() -> None:
     threading.Thread(target=watch_parent, name="exit-with-parent", daemon=True).start()
 
 
-__all__ = ["Server", "exit_with_parent", "free_port", "start_server", "stop_server"]
+_started: list[subprocess.Popen] = []
+
+
+def start_command(*argv: str, port: int, timeout: float = 60.0, cwd=None, env=None) -> tuple[subprocess.Popen, str]:
+    """Run a server command that listens on ``port`` (uvicorn, gunicorn, ...); return
+    (process, base URL) once the port accepts connections. The process leads its own
+    process group, so `stop_command` stops its workers too, and it is stopped when this
+    Python process exits (a notebook whose cell failed leaves no server behind).
+
+    >>> port = free_port()
+    >>> proc, url = start_command(sys.executable, "-m", "gunicorn", "-w", "4",
+    ...                           "-b", f"127.0.0.1:{port}", "demo_server.wsgi_app:app", port=port)
+    """
+    import os
+    import tempfile
+    import time
+
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(list(argv), cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    proc.log = log
+    _started.append(proc)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    stop_command(proc)
+    log.seek(0)
+    raise RuntimeError(f"{' '.join(argv)} did not listen on port {port} within {timeout:g} s:\n"
+                       + log.read().decode(errors="replace"))
+
+
+def stop_command(proc: subprocess.Popen, grace: float = 15.0) -> int:
+    """SIGTERM to the server's process group (a pre-fork master stops its workers), SIGKILL
+    to the group after ``grace`` seconds; returns the exit status."""
+    import os
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        status = proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        status = None
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # whatever of the group is left
+    except ProcessLookupError:
+        pass
+    if status is None:
+        status = proc.wait()
+    if proc in _started:
+        _started.remove(proc)
+    return status
+
+
+def server_log(proc: subprocess.Popen) -> str:
+    """What a `start_command` server printed so far."""
+    proc.log.seek(0)
+    return proc.log.read().decode(errors="replace")
+
+
+def _stop_all() -> None:
+    for proc in list(_started):
+        stop_command(proc, grace=5)
+
+
+import atexit  # noqa: E402
+
+atexit.register(_stop_all)
+
+
+__all__ = ["Server", "exit_with_parent", "free_port", "server_log", "start_command", "start_server",
+           "stop_command", "stop_server"]

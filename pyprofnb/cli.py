@@ -4,6 +4,7 @@
     pyprofnb -top -inuse_space http://127.0.0.1:4000/debug/pprof/heap
     pyprofnb -base base.heap -top current.heap
     pyprofnb load -m POST -c 8 -n 100000 http://127.0.0.1:4000/sendjson
+    pyprofnb scrape fleet.toml          (profiles of many services into a Parquet store)
 """
 from __future__ import annotations
 
@@ -59,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         from .loadgen import main as load_main
 
         return load_main(argv[1:])
+    if argv and argv[0] == "scrape":
+        from .fleet.scrape import main as scrape_main
+
+        return scrape_main(argv[1:])
     if not argv or argv[0] in ("-h", "-help", "--help", "help"):
         print(usage())
         return 0 if argv else 2

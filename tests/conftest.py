@@ -46,3 +46,16 @@ def go_pprof(tmp_path_factory):
         return run_go(["tool", "pprof", *args], env, timeout, text=not binary)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local-mode SparkSession (2 cores, no UI) shared by every Spark test: starting one
+    costs tens of seconds on this machine."""
+    from pyprofnb.fleet.spark import local_session
+
+    session = local_session("pyprofnb-tests", cores="2")
+    try:
+        yield session
+    finally:
+        session.stop()

@@ -315,8 +315,8 @@ def decode_proto(raw: bytes, *, memory_budget: int | None = None) -> Profile:
     if has_mapping.any():
         loc_mapping[has_mapping] = _index_of(mapping_ids, loc_map[has_mapping], "a location", "mapping")
 
-    stack_locs = _index_of(loc_id, _column(cols, "stack", u64), "a sample", "location")
-    del cols["stack"]
+    # The largest column (one id per stack entry) becomes the index column in place.
+    stack_locs = _index_of(loc_id, _column(cols, "stack", u64), "a sample", "location", in_place=True)
 
     n_labels = counts["n_labels"]
     label_str_idx = _column(cols, "l_str", i64)
@@ -362,15 +362,22 @@ def decode_proto(raw: bytes, *, memory_budget: int | None = None) -> Profile:
     return prof.validate()
 
 
-def _index_of(ids: np.ndarray, refs: np.ndarray, who: str, what: str) -> np.ndarray:
-    """Positions in ``ids`` of each id in ``refs``; InvalidProfileError for dangling ids."""
+def _index_of(ids: np.ndarray, refs: np.ndarray, who: str, what: str, *, in_place: bool = False) -> np.ndarray:
+    """Positions in ``ids`` of each id in ``refs``; InvalidProfileError for dangling ids.
+    With ``in_place``, ``refs`` (a uint64 column nobody else holds) may become the result."""
     if len(refs) == 0:
         return np.zeros(0, dtype=np.int64)
     if len(ids) and ids[0] == 1 and ids[-1] == len(ids) and np.array_equal(ids, np.arange(1, len(ids) + 1, dtype=np.uint64)):
-        pos = refs.view(np.int64) - 1  # ids 1..n: the position is the id - 1 (a new array)
+        # ids 1..n (what Go and pyprofnb write): the position is the id - 1.
+        if in_place and refs.flags.writeable:
+            pos = refs.view(np.int64)
+            np.subtract(pos, 1, out=pos)
+        else:
+            pos = refs.view(np.int64) - 1
         bad = (pos < 0) | (pos >= len(ids))
         if bad.any():
-            raise InvalidProfileError(f"{who} refers to {what} id {refs[bad][0]}, which does not exist")
+            bad_id = (int(pos[bad][0]) + 1) % (1 << 64)
+            raise InvalidProfileError(f"{who} refers to {what} id {bad_id}, which does not exist")
         return pos
     if len(ids) == 0:
         raise InvalidProfileError(f"{who} refers to {what} id {refs[0]}, which does not exist")

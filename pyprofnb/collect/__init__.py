@@ -1,10 +1,12 @@
 """In-process collectors: the native CPU and heap engine (`cpu`, `heap`), plus the wall-clock
 sampler, thread dumps and runtime statistics (`wall`, `threads`, `runtime`).
 
-The native engine (``_engine``, a C extension) exists only on Linux with CPython 3.11; where
-it did not build or cannot load, ``cpu.available()`` and ``heap.available()`` are False,
-``UNAVAILABLE_REASON`` says why, and starting either raises ProfilingError with that reason
-(`require` raises it up front).
+The native engine (``_engine``, a C extension) runs on Linux with the CPython versions in
+``versions.ENGINE_VERSIONS`` (GIL builds). Where it is refused, did not build or cannot load,
+``UNAVAILABLE_REASON`` says why: CPU profiles then come from the pure-Python fallback sampler
+(``cpu.mode() == "fallback"``, profiles labelled approximate in their comments) and
+``heap.available()`` is False (starting it, or `require("heap")`, raises ProfilingError with
+the reason). ``PYPROFNB_ENGINE=fallback`` in the environment forces the fallback.
 
 Task labels: `set_task` gives the calling thread a task id that the engine writes into each
 CPU and heap sample it takes on that thread (the ``task`` label); 0 clears it. An asyncio
@@ -12,24 +14,26 @@ task-step hook calls it around each step.
 """
 from __future__ import annotations
 
-import platform
-import sys
+import os
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ..model.profile import Profile
 
 from ..errors import ProfilingError
+from .versions import engine_refusal
 
 
 def _load_engine():
-    if not sys.platform.startswith("linux"):
-        return None, f"the native profiling engine needs Linux, not {sys.platform}"
-    if platform.python_implementation() != "CPython" or sys.version_info[:2] != (3, 11):
-        return None, (
-            "the native profiling engine supports CPython 3.11 only, not "
-            f"{platform.python_implementation()} {platform.python_version()}"
-        )
+    reason = engine_refusal()
+    if reason:
+        return None, reason
+    if os.environ.get("PYPROFNB_ENGINE", "") == "fallback":
+        return None, "the native profiling engine is switched off (PYPROFNB_ENGINE=fallback)"
     try:
         from . import _engine
     except ImportError as exc:
-        return None, f"the native profiling engine (pyprofnb.collect._engine) is not built: {exc}"
+        return None, f"the native profiling engine (pyprofnb.collect._engine) is not built or cannot be loaded: {exc}"
     return _engine, ""
 
 
@@ -73,12 +77,20 @@ def require(kind: str) -> None:
     if kind not in KINDS:
         raise ProfilingError(f"unknown collector {kind!r}; expected one of {', '.join(KINDS)}")
     if kind in _NATIVE and _engine is None:
+        if kind == "cpu":
+            from .fallback import unavailable_reason
+
+            if not unavailable_reason():
+                return  # the fallback sampler (approximate) takes CPU profiles
+            raise ProfilingError(f"cpu profiling is unavailable: {UNAVAILABLE_REASON}; {unavailable_reason()}")
         raise ProfilingError(f"{kind} profiling is unavailable: {UNAVAILABLE_REASON}")
 
 
 def set_task(task_id: int, name: str | None = None) -> int:
     """Label this thread's CPU and heap samples with ``task_id`` (0: no task) until the next
     call; ``name``, if given, is shown instead of the id. Returns the previous id."""
+    if isinstance(task_id, bool) or not isinstance(task_id, int) or not 0 <= task_id < 2**64:
+        raise ProfilingError(f"task_id must be an integer in 0..2**64-1 (0: no task), got {task_id!r}")
     if name is not None:
         if len(_TASK_NAMES) >= _MAX_TASK_NAMES:
             _TASK_NAMES.clear()
@@ -90,6 +102,40 @@ def task_label(task_id: int) -> str:
     return _TASK_NAMES.get(task_id) or str(task_id)
 
 
+class Collector(Protocol):
+    """One protocol for every collector: `collector(kind)` makes one.
+
+    ``c.start()`` begins (returns ``c``), ``c.stop()`` ends and returns the Profile, also kept
+    as ``c.profile``; ``with collector("cpu") as c: ...`` does both. (The module functions
+    ``cpu.profile(seconds)`` and ``wall.profile(seconds)`` profile for a duration;
+    ``heap.profile()`` is a snapshot of the heap sampler, as Go's heap profile is.)"""
+
+    profile: "Profile | None"
+
+    def start(self) -> "Collector": ...
+
+    def stop(self) -> "Profile": ...
+
+    def __enter__(self) -> "Collector": ...
+
+    def __exit__(self, *exc) -> None: ...
+
+
+def collector(kind: str, **options) -> Collector:
+    """A `Collector` of ``kind`` (``cpu``: ``hz``; ``heap``: ``rate``; ``wall``: ``hz``), or
+    ProfilingError saying why it cannot run here."""
+    if kind not in ("cpu", "heap", "wall"):
+        raise ProfilingError(f"collector kind must be cpu, heap or wall, got {kind!r}")
+    require(kind)
+    if kind == "cpu":
+        return cpu.CPUProfiler(**options)
+    if kind == "heap":
+        return heap.HeapProfiler(**options)
+    from .wall import WallProfiler
+
+    return WallProfiler(**options)
+
+
 from . import cpu, heap  # noqa: E402  (they read _engine above)
 
-__all__ = ["cpu", "heap", "require", "set_task", "paused", "check_hz", "UNAVAILABLE_REASON", "KINDS", "MAX_HZ"]
+__all__ = ["Collector", "collector", "cpu", "heap", "require", "set_task", "paused", "check_hz", "UNAVAILABLE_REASON", "KINDS", "MAX_HZ"]

@@ -8,7 +8,8 @@ design is used: a CPU timer per thread, and setitimer for threads that have none
 signal handler records the Python stack. So samples land at random instants of real CPU use (not
 where the GIL happens to change hands), and threads blocked in I/O or sleeping cost nothing.
 A native thread sums the captures (so a C call holding the GIL loses nothing); a drain
-thread turns them into samples every 20 ms and gives timers to new threads. Anything that
+thread turns them into samples every 200 ms (20 ms, giving timers to new threads, in the
+fallback). Anything that
 could not be kept is counted in the profile's comments.
 
 Profile: sample types ``samples/count`` and ``cpu/nanoseconds``, period_type
@@ -30,12 +31,19 @@ import threading
 import time
 
 from ..errors import ProfilingError, ProfilingInUseError
-from ..model.profile import Profile, ProfileBuilder
-from . import UNAVAILABLE_REASON, _engine, check_hz, task_label
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the model (and NumPy) is imported when a profile is built, not before
+    from ..model.profile import Profile
+from . import UNAVAILABLE_REASON, _engine, check_hz, fallback, task_label
 from . import threads as _threads
 
 DEFAULT_HZ = 100
+# The drain needs the GIL, so each look costs the profiled program a GIL hand-off: every
+# 20 ms when new threads need timers of their own (the per-thread fallback), else every
+# 200 ms (the native aggregator keeps everything meanwhile).
 _DRAIN_INTERVAL = 0.02
+_DRAIN_INTERVAL_PROCESS_TIMER = 0.2
 _UNKNOWN_FRAME = ("<unknown code>", "", 0, 0, "<unknown code>")
 _NATIVE_FRAME = ("[non-Python code]", "", 0, 0, "[non-Python code]")
 _TRUNCATED = ("[pyprofnb: stack truncated]", "", 0, 0, "[pyprofnb: stack truncated]")
@@ -50,9 +58,19 @@ _lock = threading.Lock()
 _session: "_Session | None" = None
 
 
+# Where the engine is missing, the pure-Python fallback sampler (approximate) takes over.
+_FALLBACK_REASON = fallback.unavailable_reason() if _engine is None else ""
+
+
 def available() -> bool:
-    """Whether the native engine loaded (Linux, CPython 3.11)."""
-    return _engine is not None
+    """Whether CPU profiles can be taken here: by the native engine, or the fallback sampler."""
+    return _engine is not None or not _FALLBACK_REASON
+
+
+def mode() -> str:
+    """``"native"`` (the engine), ``"fallback"`` (approximate: see collect/fallback.py) or
+    ``"unavailable"``."""
+    return "native" if _engine is not None else "fallback" if not _FALLBACK_REASON else "unavailable"
 
 
 def running() -> bool:
@@ -62,9 +80,17 @@ def running() -> bool:
 def start(hz: int = DEFAULT_HZ) -> None:
     """Start profiling every thread's CPU at ``hz`` samples per CPU-second of each thread."""
     global _session
-    if _engine is None:
-        raise ProfilingError(f"cpu profiling is unavailable: {UNAVAILABLE_REASON}")
+    if not available():
+        raise ProfilingError(f"cpu profiling is unavailable: {UNAVAILABLE_REASON}; {_FALLBACK_REASON}")
     hz = check_hz(hz)
+    if _engine is None:  # the fallback sampler: no engine state to pause
+        with _lock:
+            if _session is not None:
+                raise ProfilingInUseError("cpu profiling already in use")
+            session = fallback.FallbackSession(hz, UNAVAILABLE_REASON)
+            session.start()
+            _session = session
+        return
     previous = _engine.set_paused(True)  # starting is pyprofnb's work, not the caller's
     try:
         with _lock:
@@ -80,8 +106,12 @@ def start(hz: int = DEFAULT_HZ) -> None:
 def stop() -> Profile:
     """Stop profiling and return the profile since `start`."""
     global _session
-    if _engine is None:
-        raise ProfilingError(f"cpu profiling is unavailable: {UNAVAILABLE_REASON}")
+    if _engine is None:  # the fallback sampler, or nothing
+        with _lock:
+            session, _session = _session, None
+        if session is None:
+            raise ProfilingError("cpu profiling is not running; call start() first")
+        return session.stop()
     previous = _engine.set_paused(True)  # stopping and building are pyprofnb's work
     try:
         with _lock:
@@ -106,8 +136,12 @@ def profile(seconds: float, hz: int = DEFAULT_HZ, stop_event: threading.Event | 
 
 
 def stats() -> dict:
-    """The engine's counters: captures (by timer kind), drops, unknown frames, live timers."""
-    return _engine.cpu_stats() if _engine is not None else {}
+    """The engine's counters: captures (by timer kind), drops, unknown frames, live timers,
+    frame walks (and walks cut short); the fallback sampler's visits where it runs."""
+    if _engine is None:
+        session = _session
+        return session.stats() if session is not None else {"engine": mode()}
+    return {**_engine.cpu_stats(), **_engine.walk_stats()}
 
 
 class CPUProfiler:
@@ -145,7 +179,7 @@ class _Session:
         self.thread: threading.Thread | None = None
         self.drain_tid = 0
         self.time_nanos = 0
-        self.start_mono = 0
+        self.start_mono = self.stop_mono = 0
         self.problems: list[str] = []
 
     def start(self) -> None:
@@ -173,7 +207,8 @@ class _Session:
         _engine.set_paused(True)  # the drain thread's own CPU and allocations are not profiled
         self.drain_tid = threading.get_native_id()
         ready.set()
-        while not self.stop_event.wait(_DRAIN_INTERVAL):
+        interval = _DRAIN_INTERVAL if _engine.cpu_stats()["per_thread_timers"] else _DRAIN_INTERVAL_PROCESS_TIMER
+        while not self.stop_event.wait(interval):
             with self.engine_lock:
                 try:
                     _engine.cpu_sync(self.drain_tid)
@@ -203,6 +238,7 @@ class _Session:
     def stop(self) -> Profile:
         previous = _engine.set_paused(True)
         try:
+            self.stop_mono = time.monotonic_ns()
             _engine.cpu_stop_timers()
             self.stop_event.set()
             if self.thread is not None and self.thread is not threading.current_thread():
@@ -230,6 +266,7 @@ class _Session:
         return out
 
     def _build(self) -> Profile:
+        from ..model.profile import ProfileBuilder
         b = ProfileBuilder(
             [("samples", "count"), ("cpu", "nanoseconds")],
             period_type=("cpu", "nanoseconds"),
@@ -262,7 +299,7 @@ class _Session:
                 labels["task"] = task_label(task)
             b.add(stack, [n, n * period], labels=labels)
         self.counts = {}
-        return b.build(time_nanos=self.time_nanos, duration_nanos=time.monotonic_ns() - self.start_mono)
+        return b.build(time_nanos=self.time_nanos, duration_nanos=self.stop_mono - self.start_mono)
 
 
 def _after_fork_in_child() -> None:

@@ -37,7 +37,10 @@ import threading
 import time
 
 from ..errors import ProfilingError, ProfilingInUseError
-from ..model.profile import Profile, ProfileBuilder
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the model (and NumPy) is imported when a profile is built, not before
+    from ..model.profile import Profile
 from . import UNAVAILABLE_REASON, _engine, task_label
 from .threads import SHIM_FILE_AND_NAME as _SHIM
 
@@ -147,6 +150,8 @@ def profile() -> Profile:
 
 
 def _profile() -> Profile:
+    from ..model.profile import ProfileBuilder  # (first use imports the model: not the profile's time)
+
     began = time.time_ns()
     _check_hooks()
     rate = _state["rate"]
@@ -188,19 +193,27 @@ def _comments(st: dict, reinstalled: list[int]) -> list[str]:
 
 
 class HeapProfiler:
-    """Context manager: ``with HeapProfiler(rate=1) as h: ...`` then ``h.profile``."""
+    """The collector protocol (`pyprofnb.collect.Collector`): ``with HeapProfiler(rate=1) as
+    h: ...`` then ``h.profile``; or ``h.start()`` ... ``prof = h.stop()``."""
 
     def __init__(self, rate: int = DEFAULT_RATE):
         self.rate = rate
         self.profile: Profile | None = None
 
-    def __enter__(self) -> "HeapProfiler":
+    def start(self) -> "HeapProfiler":
         start(self.rate)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def stop(self) -> Profile:
         stop()
         self.profile = profile()
+        return self.profile
+
+    def __enter__(self) -> "HeapProfiler":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 def _after_fork_in_child() -> None:

@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import os
 import sys
 import threading
 import time
 import weakref
 
-from ..model.profile import Profile, ProfileBuilder
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the model (and NumPy) is imported when a profile is built, not before
+    from ..model.profile import Profile
+from . import aio
 from . import _engine
 
 _set_paused = _engine.set_paused if _engine is not None else (lambda flag: False)
@@ -70,6 +75,17 @@ _BEFORE = ("<thread created before pyprofnb watched>", "", 0, 0)
 
 
 _start_listeners: list = []  # called with each Thread once it runs (native_id known)
+
+
+def _after_fork_in_child() -> None:
+    """A fork child runs only the thread that forked: a lock another thread held at that
+    instant (inside Thread.start) would stay held, and the child's first Thread.start hang."""
+    global _created_lock
+    _created_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def add_start_listener(fn) -> None:
@@ -159,19 +175,28 @@ def snapshot(*, exclude: set[int] = frozenset()) -> list[ThreadInfo]:
 
 
 def thread_count() -> int:
-    return len(sys._current_frames())
+    """Threads and live asyncio tasks: Python's goroutines."""
+    return len(sys._current_frames()) + len(aio.snapshot())
 
 
-def goroutine_profile(threads: list[ThreadInfo] | None = None, *, with_labels: bool = True) -> Profile:
-    """Go's goroutine profile for Python threads: ``goroutine/count``, period 1, one sample
-    per distinct stack (and thread name, the ``thread`` label, when ``with_labels``)."""
+def goroutine_profile(threads: list[ThreadInfo] | None = None, *, with_labels: bool = True,
+                      tasks: "list[aio.TaskInfo] | None" = None) -> Profile:
+    """Go's goroutine profile for Python threads and asyncio tasks: ``goroutine/count``,
+    period 1, one sample per distinct stack (a task's stack is its await chain), with the
+    ``thread`` and ``task`` labels when ``with_labels``."""
     threads = snapshot() if threads is None else threads
+    tasks = aio.snapshot() if tasks is None else tasks
+    names = {t.ident: t.name for t in threads}
     counts: collections.Counter = collections.Counter()
     for t in threads:
-        counts[(tuple(t.stack), t.name if with_labels else None)] += 1
+        counts[(tuple(t.stack), (("thread", t.name),) if with_labels else ())] += 1
+    for task in tasks:
+        labels = (("thread", names.get(task.thread, "")), ("task", task.name)) if with_labels else ()
+        counts[(tuple(task.stack), labels)] += 1
+    from ..model.profile import ProfileBuilder
     b = ProfileBuilder([("goroutine", "count")], period_type=("goroutine", "count"), period=1)
-    for (stack, name), n in counts.items():
-        b.add(stack, [n], labels={"thread": name} if name is not None else None)
+    for (stack, labels), n in counts.items():
+        b.add(stack, [n], labels=dict(labels) or None)
     return b.build(time_nanos=time.time_ns())
 
 
@@ -179,6 +204,7 @@ def threadcreate_profile() -> Profile:
     """Threads created, by the stack that called ``Thread.start`` (``threadcreate/count``)."""
     with _created_lock:
         items = list(_created.items())
+    from ..model.profile import ProfileBuilder
     b = ProfileBuilder([("threadcreate", "count")], period_type=("threadcreate", "count"), period=1)
     for stack, n in items:
         b.add(stack, [n])
@@ -211,7 +237,8 @@ def os_state(native_id: int | None) -> str:
     return text
 
 
-def format_thread_dump(threads: list[ThreadInfo] | None = None) -> str:
+def format_thread_dump(threads: list[ThreadInfo] | None = None,
+                       tasks: "list[aio.TaskInfo] | None" = None) -> str:
     """The ``goroutine?debug=2`` text for Python threads, Go's panic-dump layout::
 
         thread 140234 "MainThread" native_id=4242 daemon=False [sleeping, do_select]:
@@ -221,9 +248,15 @@ def format_thread_dump(threads: list[ThreadInfo] | None = None) -> str:
         	/srv/app.py:12
 
     The calling thread comes first and its state is ``running``; the others show the
-    kernel's state and wait channel of their native thread.
+    kernel's state and wait channel of their native thread. asyncio tasks follow, each with
+    its await chain, innermost first, and what it awaits::
+
+        task "fetch-prices" in thread 140234 "MainThread" [awaiting <Future pending ...>]:
+        fetch_prices(...)
+        	/srv/app.py:30
     """
     threads = snapshot() if threads is None else threads
+    tasks = aio.snapshot() if tasks is None else tasks
     me = threading.get_ident()
     blocks = []
     for t in threads:
@@ -235,6 +268,15 @@ def format_thread_dump(threads: list[ThreadInfo] | None = None) -> str:
         if t.created_by is not None:
             creator, (name, filename, line, _start) = t.created_by
             lines.append(f"created by {name} in thread {creator}")
+            lines.append(f"\t{filename}:{line}")
+        blocks.append("\n".join(lines) + "\n")
+    names = {t.ident: t.name for t in threads}
+    for task in tasks:
+        state = "running" if task.running else (task.waiting_on or "awaiting")
+        where = f' in thread {task.thread} "{names.get(task.thread, "")}"' if task.thread is not None else ""
+        lines = [f'task "{task.name}"{where} [{state}]:']
+        for name, filename, line, _start in task.stack:
+            lines.append(f"{name}(...)")
             lines.append(f"\t{filename}:{line}")
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)

@@ -45,19 +45,24 @@ from __future__ import annotations
 
 import html
 import ipaddress
+import os
 import sys
 import threading
 import time
 from typing import Callable, NamedTuple
 from urllib.parse import parse_qs
 
+import numpy as np
+
 from ..codec import legacy_text
-from ..collect import paused
+from ..collect import aio, paused
 from ..collect import runtime as runtime_stats
 from ..collect import threads as thread_stacks
 from ..collect import wall as wall_sampler
 from ..errors import ProfilingError, ProfilingInUseError
+from ..codec.proto import decode
 from ..model.profile import Profile, merge
+from . import prefork
 
 PREFIX = "/debug/pprof/"
 MAX_SECONDS = 600
@@ -206,6 +211,38 @@ def start_heap_sampling(rate: int | None = DEFAULT_HEAP_RATE) -> bool:
         except ProfilingError:
             pass  # someone else started it in the meantime
     return heap.running()
+
+
+def prepare(heap_rate: int | None = DEFAULT_HEAP_RATE) -> None:
+    """What every way of serving the endpoints does once, where it is set up: start heap
+    sampling (see `start_heap_sampling`), label CPU and heap samples with the running
+    asyncio task (`collect.aio.install`), and join the other workers if this process is
+    one worker of a pre-fork server (`prefork`), so any of them can answer for all."""
+    start_heap_sampling(heap_rate)
+    aio.install()
+    prefork.join(handle)
+    _remember_heap_rate(heap_rate)
+
+
+_heap_rate_for_children: list = [None]
+
+
+def _remember_heap_rate(rate: int | None) -> None:
+    if rate is not None:
+        _heap_rate_for_children[0] = rate
+
+
+def _restart_heap_in_child() -> None:
+    """The engine turns heap sampling off in a fork child (its tables are the parent's);
+    a worker forked from a process that served the endpoints samples its own heap again,
+    as a worker that enabled them itself would."""
+    rate = _heap_rate_for_children[0]
+    if rate is not None:
+        start_heap_sampling(rate)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_restart_heap_in_child)
 
 
 def _heap_profile(name: str) -> Profile:
@@ -416,6 +453,97 @@ def _index() -> Response:
     return _text(_INDEX.format(rows=rows, descriptions=descriptions), "text/html; charset=utf-8")
 
 
+# ------------------------------------------------------------------ pre-fork servers
+
+GATHERED = ("allocs", "goroutine", "heap", "profile", "wall")
+
+
+def _pid_param(params: dict) -> int | None:
+    text = _form(params, "pid")
+    if text == "":
+        return None
+    if not text.isdigit():
+        raise _BadRequest(error(400, f'invalid value for "pid" - must be a process id, got {text!r}'))
+    return int(text)
+
+
+def _label_all(prof: Profile, key: str, number: int) -> Profile:
+    """Every sample gets the numeric label key=number: numeric so that go tool pprof's
+    ``-tagfocus=pid=1234`` matches it (a number there is a range, matched only by numbers)."""
+    n = prof.n_samples
+    keys, strs, units = (np.empty(n, dtype=object) for _ in range(3))
+    keys[:], strs[:], units[:] = key, None, ""
+    return prof.replace(
+        label_sample=np.concatenate([prof.label_sample, np.arange(n, dtype=np.int64)]),
+        label_key=np.concatenate([prof.label_key, keys]),
+        label_str=np.concatenate([prof.label_str, strs]),
+        label_num=np.concatenate([prof.label_num, np.full(n, number, dtype=np.int64)]),
+        label_unit=np.concatenate([prof.label_unit, units]),
+    )
+
+
+def _serve_group(group, method: str, path: str, query: str, name: str, params: dict,
+                 is_disconnected) -> Response | None:
+    """The merged answer of all the server's workers (or of the one ``?pid=`` names)."""
+    members = group.members()
+    pid = _pid_param(params)
+    if pid is not None:
+        chosen = [m for m in members if m.pid == pid]
+        if not chosen:
+            pids = ", ".join(str(m.pid) for m in members)
+            return error(404, f"no worker with pid {pid} in this server (workers: {pids})")
+        members = chosen
+    seconds_text = _form(params, "seconds")
+    seconds = DEFAULT_SECONDS if seconds_text == "" else _seconds(seconds_text)
+    debug = _atoi(_form(params, "debug"))
+    as_text = debug >= 2 and name == "goroutine"
+    # Members send profiles; debug=1 text is rendered here from the merged profile.
+    member_query = query if as_text or debug == 0 else "&".join(
+        part for part in query.split("&") if not part.startswith("debug="))
+    timeout = (seconds if name in ("profile", "wall") or seconds_text else 0) + prefork.EXTRA_TIMEOUT
+    result, answers = prefork.gather(
+        members, group.me, method, path, member_query, timeout,
+        lambda: handle(method, path, member_query, b"", is_disconnected, local=True), is_disconnected)
+    if result is None and any(m.pid == group.me.pid for m in members):
+        return None
+    replies = ([(group.me, result)] if result is not None else []) + [
+        (a.member, Response(a.status, [tuple(h) for h in a.headers], a.body)) for a in answers if not a.problem]
+    notes = [f"{a.member.title} {a.problem}: its samples are missing from this profile"
+             for a in answers if a.problem]
+    with paused():  # decoding and merging are pyprofnb's work, not the service's
+        return _merge_answers(group, name, debug, as_text, members, replies, notes)
+
+
+def _merge_answers(group, name, debug, as_text, members, replies, notes) -> Response:
+    if as_text:
+        parts = [f"# {m.title}\n\n" + r.body.decode("utf-8", "replace") for m, r in replies if r.status == 200]
+        parts += [f"# {note}\n" for note in notes]
+        return _text("\n".join(parts))
+    profiles = []
+    for member, reply in replies:
+        if reply.status != 200:
+            notes.append(f"{member.title} answered {reply.status}: {reply.body.decode('utf-8', 'replace').strip()}")
+            continue
+        prof = _label_all(decode(reply.body, source=f"the profile of {member.title}"), "pid", member.pid)
+        if member.worker.isdigit():
+            prof = _label_all(prof, "worker", int(member.worker))
+        profiles.append(prof)
+    if not profiles:
+        if replies:
+            return replies[0][1]
+        return error(500, "no worker of this server answered: " + "; ".join(notes))
+    merged = merge(profiles)
+    merged = merged.replace(
+        duration_nanos=max(p.duration_nanos for p in profiles),
+        comments=merged.comments + [f"merged from {len(profiles)} of {len(members)} workers of the server led "
+                                    f"by pid {group.leader}"] + notes)
+    if debug != 0:
+        if name == "goroutine":
+            return _text(legacy_text.format_count_text(merged, "goroutine"))
+        return _text(legacy_text.format_heap_text(merged, runtime_stats.memstats(merged)))
+    return _proto(merged, name)
+
+
 def allowed_methods(path: str) -> tuple[str, ...]:
     """The methods a /debug/pprof path answers (the same on every adapter)."""
     return ("GET", "HEAD", "POST") if path == PREFIX + "symbol" else ("GET", "HEAD")
@@ -475,8 +603,11 @@ def handle(
     query: str = "",
     body: bytes | None = b"",
     is_disconnected: Callable[[], bool] = lambda: False,
+    *,
+    local: bool = False,
 ) -> Response | None:
     """Answer one /debug/pprof request; None if the client disconnected mid-profile.
+    In a worker of a pre-fork server the profiles come from all workers unless ``local``.
     ``body`` is POST /symbol's body, or None when it was larger than `MAX_BODY_BYTES`.
 
     >>> status, headers, body = handle("GET", "/debug/pprof/goroutine", "debug=1")
@@ -496,6 +627,14 @@ def _handle(method: str, path: str, query: str, body: bytes | None, is_disconnec
     name = path[len(PREFIX):]
     params = parse_qs(query, keep_blank_values=True)
     try:
+        if name in GATHERED and not local:
+            group = prefork.current()
+            if group is not None:
+                return _serve_group(group, method, path, query, name, params, is_disconnected)
+            pid = _pid_param(params)
+            if pid is not None and pid != os.getpid():
+                return error(404, f"no worker with pid {pid} in this server (it serves alone, as pid "
+                                  f"{os.getpid()})")
         if name == "":
             return _index()
         if name == "cmdline":
@@ -513,7 +652,7 @@ def _handle(method: str, path: str, query: str, body: bytes | None, is_disconnec
 
 
 __all__ = [
-    "DEFAULT_HEAP_RATE", "MAX_BODY_BYTES", "MAX_DELTA_PROFILES", "MAX_SECONDS", "NAMED", "PREFIX", "Response",
-    "allowed_methods", "error", "handle", "host_forbidden", "is_loopback", "is_pprof_path", "method_not_allowed",
-    "reads_body", "start_heap_sampling", "wait",
+    "DEFAULT_HEAP_RATE", "GATHERED", "MAX_BODY_BYTES", "MAX_DELTA_PROFILES", "MAX_SECONDS", "NAMED", "PREFIX",
+    "Response", "allowed_methods", "error", "handle", "host_forbidden", "is_loopback", "is_pprof_path",
+    "method_not_allowed", "prepare", "reads_body", "start_heap_sampling", "wait",
 ]

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from ..collect import paused
 from .handlers import (
     DEFAULT_HEAP_RATE, MAX_BODY_BYTES, Response, handle, host_forbidden, is_loopback, is_pprof_path, reads_body,
-    start_heap_sampling,
+    prepare,
 )
 
 # Methods hooked on an enabled handler class, so /debug/pprof answers each of them itself
@@ -132,13 +132,17 @@ def enable(handler_class: type, *, heap_rate: int | None = DEFAULT_HEAP_RATE, al
     ``allowed_hosts``. Returns the class, so it also works as a decorator."""
     if allowed_hosts:
         handler_class.pprof_allowed_hosts = tuple(allowed_hosts)
+    _install_routes(handler_class)
+    prepare(heap_rate)
+    return handler_class
+
+
+def _install_routes(handler_class: type) -> None:
     for method in HOOKED_METHODS:
         current = getattr(handler_class, f"do_{method}", None)
         if getattr(current, "_pyprofnb_original", False) is not False:
             continue  # already enabled
         setattr(handler_class, f"do_{method}", _hooked(method, current))
-    start_heap_sampling(heap_rate)
-    return handler_class
 
 
 class PprofRequestHandler(BaseHTTPRequestHandler):
@@ -170,7 +174,7 @@ def _not_found() -> Response:
                     b"404 page not found\n")
 
 
-enable(PprofRequestHandler, heap_rate=None)
+_install_routes(PprofRequestHandler)  # `start_debug_server` does the rest
 
 
 class DebugServer(ThreadingHTTPServer):
@@ -197,7 +201,7 @@ def start_debug_server(address: str = "127.0.0.1:6060", *, heap_rate: int | None
     if allowed_hosts:
         handler = type("PprofRequestHandler", (PprofRequestHandler,), {"pprof_allowed_hosts": tuple(allowed_hosts)})
     server = DebugServer((host or "127.0.0.1", int(port)), handler)
-    start_heap_sampling(heap_rate)
+    prepare(heap_rate)
     thread = threading.Thread(target=server.serve_forever, name="pyprofnb-debug-server", daemon=True)
     thread.start()
     return server

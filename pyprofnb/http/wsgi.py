@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .handlers import (
     DEFAULT_HEAP_RATE, MAX_BODY_BYTES, handle, host_forbidden, is_loopback, is_pprof_path, reads_body,
-    start_heap_sampling,
+    prepare,
 )
 
 
@@ -27,7 +27,7 @@ class PprofMiddleware:
     def __init__(self, app, *, heap_rate: int | None = DEFAULT_HEAP_RATE, allowed_hosts=()):
         self.app = app
         self.allowed_hosts = tuple(allowed_hosts)
-        start_heap_sampling(heap_rate)
+        prepare(heap_rate)
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "") or "/"

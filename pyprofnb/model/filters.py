@@ -95,6 +95,10 @@ def _entry_position(prof: Profile) -> np.ndarray:
 def filter_by_name(prof: Profile, focus=None, ignore=None, hide=None, show=None) -> tuple[Profile, dict[str, bool]]:
     """pprof's FilterSamplesByName: keep samples through a focus location and no ignored one,
     remove hidden lines (hide) or keep only shown lines (show). Always drops empty samples."""
+    if focus is None and ignore is None and hide is None and show is None:
+        # Nothing to match: only the empty samples go (no pass over every stack entry).
+        empty = prof.stack_lengths == 0
+        return (take_samples(prof, np.flatnonzero(~empty)) if empty.any() else prof), {}
     n_locs = len(prof.loc_id)
     matched = {}
     ignored = np.zeros(n_locs, dtype=bool)

@@ -23,6 +23,7 @@ import copy
 import dataclasses
 import functools
 import math
+import sys
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -349,6 +350,12 @@ def install_convenience(provider) -> None:
 
 
 def _convenience():
+    if not _CONVENIENCE:
+        # The package loads the facade on first use (pyprofnb/__init__.py: a service that
+        # only serves /debug/pprof never needs it); it hands over an installer for that.
+        installer = getattr(sys.modules.get("pyprofnb"), "_install_convenience", None)
+        if installer is not None:
+            installer()
     if not _CONVENIENCE:  # only when pyprofnb/__init__ was bypassed
         raise PprofError("Profile convenience methods need the pyprofnb package: import pyprofnb")
     return _CONVENIENCE[0]

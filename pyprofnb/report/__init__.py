@@ -12,16 +12,64 @@ from ..options import ReportOptions
 from ..model.profile import Profile
 from .core import Report, prepare
 
-# kind -> (DataFrame builder, text renderer), filled in by the report modules below.
-_FRAMES = {}
-_TEXTS = {}
+# The module of each report kind, imported when the kind is first asked for: a command
+# that prints -top does not pay for pandas and the graph renderers.
+_MODULES = {
+    "top": "top", "tree": "tree", "peek": "tree", "traces": "traces", "tags": "tags", "raw": "raw",
+    "list": "source", "weblist": "source", "folded": "folded", "dot": "dot", "svg": "dot", "flame": "flame",
+}
+_LOADED: set[str] = set()
+
+
+def _load(kind: str | None = None) -> None:
+    """Import the module of ``kind`` (or of every kind), which registers its functions."""
+    import importlib
+
+    for name in {_MODULES[kind]} if kind in _MODULES else set(_MODULES.values()) if kind is None else set():
+        if name not in _LOADED:
+            _LOADED.add(name)
+            importlib.import_module(f"{__name__}.{name}")
+
+
+class _Registry(dict):
+    """kind -> function, filled in by the report modules as they are imported (lazily)."""
+
+    def __contains__(self, kind):
+        if not dict.__contains__(self, kind):
+            _load(kind)
+        return dict.__contains__(self, kind)
+
+    def __getitem__(self, kind):
+        if not dict.__contains__(self, kind):
+            _load(kind)
+        return dict.__getitem__(self, kind)
+
+    def get(self, kind, default=None):
+        return self[kind] if kind in self else default
+
+    def __iter__(self):
+        _load()
+        return dict.__iter__(self)
+
+    def keys(self):
+        _load()
+        return dict.keys(self)
+
+    def items(self):
+        _load()
+        return dict.items(self)
+
+
+# kind -> (DataFrame builder, text renderer)
+_FRAMES = _Registry()
+_TEXTS = _Registry()
 
 
 def register(kind: str, frame=None, text=None) -> None:
     if frame is not None:
-        _FRAMES[kind] = frame
+        dict.__setitem__(_FRAMES, kind, frame)
     if text is not None:
-        _TEXTS[kind] = text
+        dict.__setitem__(_TEXTS, kind, text)
 
 
 def _options(options) -> ReportOptions:
@@ -58,43 +106,4 @@ def render_text(prof: Profile, kind: str = "top", argument: str | None = None, *
     return _TEXTS[rpt.kind](rpt)
 
 
-from . import top as _top  # noqa: E402  (registers itself below)
-
-register("top", frame=_top.top_frame, text=_top.top_text)
-
 __all__ = ["Report", "make_report", "prepare", "register", "render_text"]
-
-from . import tree as _tree  # noqa: E402
-
-register("tree", frame=_tree.tree_frame, text=_tree.tree_text)
-register("peek", frame=_tree.tree_frame, text=_tree.tree_text)
-
-from . import traces as _traces  # noqa: E402
-
-register("traces", frame=_traces.traces_frame, text=_traces.traces_text)
-
-from . import tags as _tags  # noqa: E402
-
-register("tags", frame=_tags.tags_frame, text=_tags.tags_text)
-
-from . import raw as _raw  # noqa: E402
-
-register("raw", frame=_raw.raw_frame, text=_raw.raw_text)
-
-from . import source as _source  # noqa: E402
-
-register("list", frame=_source.list_frame, text=_source.list_text)
-register("weblist", frame=_source.list_frame, text=_source.weblist_html)
-
-from . import folded as _folded  # noqa: E402
-
-register("folded", frame=_folded.folded_frame, text=_folded.folded_text)
-
-from . import dot as _dot  # noqa: E402
-
-register("dot", frame=_dot.dot_frame, text=_dot.dot_text)
-register("svg", text=_dot.svg_text)
-
-from . import flame as _flame  # noqa: E402
-
-register("flame", frame=_flame.flame_frame, text=_flame.flame_text)

@@ -49,7 +49,9 @@ def command_options(kind: str, opts: ReportOptions) -> ReportOptions:
 
 def is_diff_base_sample(prof: Profile) -> np.ndarray:
     """Samples labelled pprof::base=true (the base of a -diff_base comparison)."""
-    hit = (prof.label_key == "pprof::base") & np.array([s == "true" for s in prof.label_str], dtype=bool)
+    hit = prof.label_key == "pprof::base"
+    if hit.any():
+        hit[hit] = prof.label_str[hit] == "true"
     return np.bincount(prof.label_sample[hit], minlength=prof.n_samples) > 0
 
 
@@ -140,12 +142,19 @@ class Report:
                 dropped = int((~keep).sum())
                 kept = np.zeros(len(g.nodes), dtype=bool)
                 kept[g.selected[keep]] = True
-                g = self.graph(kept, edges=edges)
+                if edges:
+                    g = self.graph(kept, edges=edges)
+                else:
+                    # Without edges the graph of the kept nodes is this one restricted: a
+                    # kept node's cum counts the same samples, and its flat the samples
+                    # whose leaf it is (a dropped leaf gives flat to no one, as in pprof).
+                    g = g.restricted(kept)
         return g, kept, dropped, node_cutoff, edge_cutoff
 
     def trimmed_graph(self) -> tuple[Graph, np.ndarray, int, int, int]:
         """pprof's newTrimmedGraph: (graph, shown node order, original count, dropped nodes,
-        dropped edges). Edges below the edge cutoff are removed from the graph."""
+        dropped edges). Edges below the edge cutoff are removed from the graph (and so from
+        -top's inline marks, as in pprof)."""
         opts = self.opts
         cum_sort = opts.sort == "cum"
         # Weights first; edges only on the graph that is kept in the end.

@@ -570,3 +570,9 @@ def svg_text(rpt: Report) -> str:
     if result.returncode != 0:
         raise PprofError(f"dot -Tsvg failed (exit {result.returncode}): {result.stderr.decode(errors='replace').strip()}")
     return result.stdout.decode("utf-8", errors="replace")
+
+
+from . import register as _register  # noqa: E402  (the package imports this module lazily)
+
+_register("dot", frame=dot_frame, text=dot_text)
+_register("svg", text=svg_text)

@@ -30,3 +30,8 @@ def folded_frame(rpt: Report) -> pd.DataFrame:
 def folded_text(rpt: Report) -> str:
     frame = folded_frame(rpt)
     return "".join(f"{stack} {value}\n" for stack, value in zip(frame["stack"], frame["value"].tolist()))
+
+
+from . import register as _register  # noqa: E402  (the package imports this module lazily)
+
+_register("folded", frame=folded_frame, text=folded_text)

@@ -16,7 +16,6 @@ import posixpath
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from ..options import GRANULARITIES
 from ..model.profile import Frames, Profile
@@ -127,6 +126,29 @@ def _printable(address: int, name: str, file: str, lineno: int, objfile: str) ->
     return " ".join(parts)
 
 
+def _ranks(column: np.ndarray) -> np.ndarray:
+    """Integer codes that order like the column's values (strings by code point, as Go
+    orders UTF-8 bytes)."""
+    if len(column) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.unique(column, return_inverse=True)[1].reshape(-1).astype(np.int64)
+
+
+def _row_codes(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of equal rows numbered in order of first appearance, and each code's first row
+    (a groupby(sort=False).ngroup() without pandas)."""
+    n = len(columns[0])
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    table = np.stack([_ranks(c) if c.dtype == object else c.view(np.int64) if c.dtype == np.uint64
+                      else c.astype(np.int64) for c in columns], axis=1)
+    _, first_sorted, inverse = np.unique(table, axis=0, return_index=True, return_inverse=True)
+    by_appearance = np.argsort(first_sorted, kind="stable")
+    rank = np.empty(len(first_sorted), dtype=np.int64)
+    rank[by_appearance] = np.arange(len(first_sorted))
+    return rank[inverse.reshape(-1)], first_sorted[by_appearance]
+
+
 def build_nodes(prof: Profile, granularity: str, *, obj_names: bool = False) -> NodeTable:
     """Give every frame of ``prof`` its node at ``granularity`` (lines already aggregated)."""
     if granularity not in GRANULARITIES:
@@ -157,30 +179,23 @@ def build_nodes(prof: Profile, granularity: str, *, obj_names: bool = False) -> 
     line_start = np.where(use_obj, prof.func_start_line[lf] if len(lf) else 0, 0)
 
     lineless = np.flatnonzero(counts == 0)
-    info = pd.DataFrame({
+    info = {
         "address": np.concatenate([line_addr, prof.loc_address[lineless]]).astype(np.uint64),
         "name": np.concatenate([line_name, np.full(len(lineless), "", dtype=object)]),
         "file": np.concatenate([line_file, np.full(len(lineless), "", dtype=object)]),
         "lineno": np.concatenate([line_no, np.zeros(len(lineless), np.int64)]),
         "start_line": np.concatenate([line_start, np.zeros(len(lineless), np.int64)]).astype(np.int64),
         "objfile": np.concatenate([line_obj, objfiles[lineless]]),
-    })
-    codes = info.groupby(list(info.columns), sort=False, dropna=False).ngroup().to_numpy()
-    n_nodes = int(codes.max()) + 1 if len(codes) else 0
-    first = np.full(n_nodes, len(codes), dtype=np.int64)
-    np.minimum.at(first, codes, np.arange(len(codes)))
-    nodes = info.iloc[first]
+    }
+    codes, first = _row_codes(list(info.values()))
+    nodes = {k: v[first] for k, v in info.items()}
 
     line_node = codes[: len(lf)]
     loc_node = np.full(n_locs, -1, dtype=np.int64)
     loc_node[lineless] = codes[len(lf):]
 
-    address = nodes["address"].to_numpy()
-    name = nodes["name"].to_numpy()
-    file = nodes["file"].to_numpy()
-    lineno = nodes["lineno"].to_numpy()
-    start = nodes["start_line"].to_numpy()
-    obj = nodes["objfile"].to_numpy()
+    address, name, file = nodes["address"], nodes["name"], nodes["file"]
+    lineno, start, obj = nodes["lineno"], nodes["start_line"], nodes["objfile"]
     printable = np.array(
         [_printable(int(a), n, f, int(l), o) for a, n, f, l, o in zip(address, name, file, lineno, obj)], dtype=object
     )
@@ -211,6 +226,15 @@ class Graph:
     edge_inline: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     edge_residual: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     selected: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # node order shown
+
+    def restricted(self, kept: np.ndarray) -> "Graph":
+        """This graph (built without edges) with only the ``kept`` nodes, as `build_graph`
+        with ``kept`` would make it."""
+        assert len(self.edge_src) == 0, "restricting a graph with edges would leave its residual edges out"
+        out = Graph(nodes=self.nodes, flat=np.where(kept, self.flat, 0), cum=np.where(kept, self.cum, 0),
+                    flat_div=np.where(kept, self.flat_div, 0), cum_div=np.where(kept, self.cum_div, 0))
+        out.selected = self.selected[kept[self.selected]]
+        return out
 
     @staticmethod
     def _value(v: np.ndarray, div: np.ndarray) -> np.ndarray:
@@ -291,7 +315,7 @@ def build_graph(
         # cum: once per (sample, node); a node repeats in a sample only under recursion
         if len(frame_idx) == 0:
             continue
-        once = ~pd.Series(sample_k.astype(np.int64) * n_nodes + node_k).duplicated().to_numpy()
+        once = _first_in_sample(sample_k, node_k, n_nodes)
         cum += np.bincount(node_k[once], weights=wf[sample_k[once]], minlength=n_nodes)
         cum_div += np.bincount(node_k[once], weights=dwf[sample_k[once]], minlength=n_nodes)
         if edges:
@@ -317,6 +341,29 @@ def build_graph(
     return graph
 
 
+def _first_occurrences(keys: np.ndarray) -> np.ndarray:
+    """True where a key appears for the first time (pandas' ~duplicated(), with NumPy)."""
+    first = np.zeros(len(keys), dtype=bool)
+    if len(keys):
+        first[np.unique(keys, return_index=True)[1]] = True
+    return first
+
+
+def _first_in_sample(sample_k: np.ndarray, node_k: np.ndarray, n_nodes: int) -> np.ndarray:
+    """True for the first frame of each (sample, node) pair (frames are in sample order).
+    With fewer than 65536 nodes a stable radix argsort by node puts a sample's repeats of
+    a node next to each other, which is cheaper than hashing every (sample, node) key."""
+    if n_nodes > 1 << 16:
+        return _first_occurrences(sample_k.astype(np.int64) * n_nodes + node_k)
+    order = np.argsort(node_k.astype(np.uint16), kind="stable")
+    by_node, by_sample = node_k[order], sample_k[order]
+    repeat = np.zeros(len(order), dtype=bool)
+    repeat[1:] = (by_node[1:] == by_node[:-1]) & (by_sample[1:] == by_sample[:-1])
+    once = np.ones(len(order), dtype=bool)
+    once[order[repeat]] = False
+    return once
+
+
 def _edges(nodes: NodeTable, inlined, frame_idx, sample_k, node_k, wf, dwf, recursive_samples):
     """Caller -> callee edges between consecutive kept frames of a chunk, once per sample:
     (edge keys, weight, divisor, non-inline count, residual count) per distinct edge."""
@@ -332,13 +379,14 @@ def _edges(nodes: NodeTable, inlined, frame_idx, sample_k, node_k, wf, dwf, recu
     ok = callee != caller
     callee, caller, esample, residual, inline = callee[ok], caller[ok], esample[ok], residual[ok], inline[ok]
     edge_key = caller.astype(np.int64) * n_nodes + callee
-    codes, uniques = pd.factorize(edge_key, sort=False)
+    uniques, codes = np.unique(edge_key, return_inverse=True)
+    codes = codes.reshape(-1)
     n_edges = len(uniques)
     if recursive_samples is not None:
         # Only a sample where some node repeats can repeat an edge: dedupe those.
         rec = np.flatnonzero(np.isin(esample, recursive_samples))
         dup = np.zeros(len(codes), dtype=bool)
-        dup[rec] = pd.Series(esample[rec].astype(np.int64) * n_edges + codes[rec]).duplicated().to_numpy()
+        dup[rec] = ~_first_occurrences(esample[rec].astype(np.int64) * n_edges + codes[rec])
         keep = ~dup
         codes, esample, residual, inline = codes[keep], esample[keep], residual[keep], inline[keep]
     return (
@@ -352,7 +400,8 @@ def _edges(nodes: NodeTable, inlined, frame_idx, sample_k, node_k, wf, dwf, recu
 
 def _combine_edges(graph: Graph, parts: list, n_nodes: int) -> None:
     keys = np.concatenate([p[0] for p in parts])
-    codes, uniques = pd.factorize(keys, sort=False)
+    uniques, codes = np.unique(keys, return_inverse=True)
+    codes = codes.reshape(-1)
     n = len(uniques)
 
     def total(i):
@@ -372,6 +421,6 @@ def sort_nodes(graph: Graph, order: np.ndarray, cum_sort: bool) -> np.ndarray:
     cum = np.abs(graph.cum[order])
     names = graph.nodes.printable[order]
     keys = graph.nodes.sort_key[order]
-    frame = pd.DataFrame({"a": -(cum if cum_sort else flat), "name": names, "b": -(flat if cum_sort else cum), "key": keys})
-    idx = frame.sort_values(["a", "name", "b", "key"], kind="stable").index.to_numpy()
+    # By -primary, name, -secondary, then fmt.Sprint(NodeInfo); np.lexsort's last key leads.
+    idx = np.lexsort((_ranks(keys), -(flat if cum_sort else cum), _ranks(names), -(cum if cum_sort else flat)))
     return order[idx]

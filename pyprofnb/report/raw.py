@@ -170,3 +170,8 @@ def raw_text(rpt: Report) -> str:
                                              ("[LN]", mp.has_line_numbers), ("[IN]", mp.has_inline_frames)) if on)
         out.append(f"{new_id}: {mp.memory_start:#x}/{mp.memory_limit:#x}/{mp.file_offset:#x} {mp.filename} {mp.build_id} {bits}")
     return "\n".join(out) + "\n"
+
+
+from . import register as _register  # noqa: E402  (the package imports this module lazily)
+
+_register("raw", frame=raw_frame, text=raw_text)

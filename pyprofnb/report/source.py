@@ -255,3 +255,9 @@ def weblist_html(rpt: Report) -> str:
         parts.append("</pre>")
     parts.append("</div>")
     return "\n".join(parts)
+
+
+from . import register as _register  # noqa: E402  (the package imports this module lazily)
+
+_register("list", frame=list_frame, text=list_text)
+_register("weblist", frame=list_frame, text=weblist_html)

@@ -96,3 +96,8 @@ def tabwrite(lines: list[str], padding: int = 1) -> str:
                 text.append(cell)
         out.append("".join(text))
     return "\n".join(out) + "\n" if out else ""
+
+
+from . import register as _register  # noqa: E402  (the package imports this module lazily)
+
+_register("tags", frame=tags_frame, text=tags_text)

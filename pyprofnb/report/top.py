@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from .. import units
 from .core import Report
@@ -24,13 +23,19 @@ def inline_labels(graph, order: np.ndarray) -> list[str]:
     return out
 
 
-def top_frame(rpt: Report) -> tuple[pd.DataFrame, list[str]]:
-    """The top rows as a DataFrame and the header lines."""
+def _top_rows(rpt: Report):
+    """The shown nodes in order: (header lines, graph, order, flat, cum, inline labels)."""
     graph, order, orig_count, dropped_nodes, _ = rpt.trimmed_graph()
     rpt.select_output_unit(graph, order)
     labels = rpt.report_labels(graph, order, orig_count, dropped_nodes, 0)
-    flat = graph.flat_value[order]
-    cum = graph.cum_value[order]
+    return labels, graph, order, graph.flat_value[order], graph.cum_value[order], inline_labels(graph, order)
+
+
+def top_frame(rpt: Report):
+    """The top rows as a DataFrame and the header lines."""
+    import pandas as pd
+
+    labels, graph, order, flat, cum, inline = _top_rows(rpt)
     total = rpt.total
     with np.errstate(divide="ignore", invalid="ignore"):
         pct = (lambda v: np.abs(v) / total * 100 if total else np.zeros(len(v)))
@@ -41,7 +46,7 @@ def top_frame(rpt: Report) -> tuple[pd.DataFrame, list[str]]:
                 "sum%": pct(np.cumsum(flat)),
                 "cum": cum,
                 "cum%": pct(cum),
-                "inline": inline_labels(graph, order),
+                "inline": inline,
                 "function": graph.nodes.name[order],
                 "file": graph.nodes.file[order],
                 "line": graph.nodes.lineno[order],
@@ -54,15 +59,23 @@ def top_frame(rpt: Report) -> tuple[pd.DataFrame, list[str]]:
 
 
 def top_text(rpt: Report) -> str:
-    frame, labels = top_frame(rpt)
+    """The text of -top, made from the same rows as `top_frame` (without building a DataFrame,
+    so the command does not need pandas for it)."""
+    labels, graph, order, flat_values, cum_values, inline = _top_rows(rpt)
     total = rpt.total
     lines = list(labels)
     lines.append(f"{'flat':>10} {'flat':>5}% {'sum':>5}% {'cum':>10} {'cum':>5}%")
     flat_sum = 0
-    for name, flat, cum, inl in zip(frame.index, frame["flat"], frame["cum"], frame["inline"]):
-        flat_sum += int(flat)
+    names = graph.nodes.printable[order]
+    for name, flat, cum, inl in zip(names, flat_values.tolist(), cum_values.tolist(), inline):
+        flat_sum += flat
         lines.append(
-            f"{rpt.format_value(int(flat)):>10} {units.percentage(flat, total)} {units.percentage(flat_sum, total)} "
-            f"{rpt.format_value(int(cum)):>10} {units.percentage(cum, total)}  {name}{' ' + inl if inl else ''}"
+            f"{rpt.format_value(flat):>10} {units.percentage(flat, total)} {units.percentage(flat_sum, total)} "
+            f"{rpt.format_value(cum):>10} {units.percentage(cum, total)}  {name}{' ' + inl if inl else ''}"
         )
     return "\n".join(lines) + "\n"
+
+
+from . import register as _register  # noqa: E402  (the package imports this module lazily)
+
+_register("top", frame=top_frame, text=top_text)

@@ -101,3 +101,8 @@ def traces_text(rpt: Report) -> str:
             out.append(f"{value if f == lo else '':>10}   {names[frame_node[f]]}{' (inline)' if inlined[f] else ''}")
     out.append(_SEPARATOR)
     return "\n".join(out) + "\n"
+
+
+from . import register as _register  # noqa: E402  (the package imports this module lazily)
+
+_register("traces", frame=traces_frame, text=traces_text)

@@ -118,3 +118,9 @@ def tree_text(rpt: Report) -> str:
     if frame.attrs["shown_nodes"]:
         out.append(_SEPARATOR)
     return "\n".join(out) + "\n"
+
+
+from . import register as _register  # noqa: E402  (the package imports this module lazily)
+
+_register("tree", frame=tree_frame, text=tree_text)
+_register("peek", frame=tree_frame, text=tree_text)

@@ -39,6 +39,10 @@ def check_routes(base):
 
 
 def test_enable_on_a_stdlib_handler(serve):
+    from pyprofnb.collect import heap
+
+    was_running = heap.available() and heap.running()
+
     @pyprofnb.http.enable
     class Hello(BaseHTTPRequestHandler):
         def do_GET(self):
@@ -50,10 +54,16 @@ def test_enable_on_a_stdlib_handler(serve):
         def log_message(self, *args):
             pass
 
-    base = serve(ThreadingHTTPServer(("127.0.0.1", 0), Hello))
-    assert requests.get(base + "/", timeout=10).text == "hello"  # the app's own routes still work
-    assert requests.post(base + "/", timeout=10).status_code == 501  # as without the hook
-    check_routes(base)
+    try:
+        base = serve(ThreadingHTTPServer(("127.0.0.1", 0), Hello))
+        assert requests.get(base + "/", timeout=10).text == "hello"  # the app's own routes still work
+        assert requests.post(base + "/", timeout=10).status_code == 501  # as without the hook
+        check_routes(base)
+    finally:
+        # enable() started heap sampling (as Go samples from the start); later tests in this
+        # process start their own.
+        if heap.available() and heap.running() and not was_running:
+            heap.stop()
 
 
 def test_background_debug_server():

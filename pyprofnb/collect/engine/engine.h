@@ -56,6 +56,17 @@ int pnb_walk_gil_holder(pnb_raw_frame *out, int max, int *truncated);
 /* Source line of an instruction index from a walk (GIL held; not signal-safe). */
 int pnb_line_of(PyObject *code, int lasti);
 
+/* The walk's SIGSEGV/SIGBUS guard, (re)installed in front of any later handler; call it
+ * (GIL held) before sampling starts and now and then while it runs. -1 with errno. */
+int pnb_walk_guard_ensure(void);
+/* Module init: ImportError (set) and -1 when the running interpreter's layout is not the
+ * one compiled in (3.13+: _PyRuntime.debug_offsets). */
+int pnb_walk_check_runtime(void);
+/* walk_stats(): counters of walks, walks cut at an invalid frame or a fault. */
+PyObject *pnb_walk_stats(void);
+/* _walk_probe(address): fault injection for the tests (see walk.c). */
+PyObject *pnb_walk_probe(PyObject *self, PyObject *args);
+
 /* Thread states of the main interpreter: a number unique over the interpreter's life (uid)
  * and the kernel tid. */
 typedef struct {
@@ -166,9 +177,9 @@ void pnb_heap_clear(void); /* forget every stack and block */
 PyObject *pnb_heap_snapshot(void);
 PyObject *pnb_heap_table_stats(void);
 
-/* Counting prefilter of sampled live blocks, indexed by address bits (blocks are 16-byte
- * aligned; folding in higher bits spreads arenas): 64 KiB, one load per free. Saturated
- * counters stay saturated, which only costs a table lookup. */
+/* Counting prefilter of sampled live blocks, indexed by address bits 4..19 (blocks are
+ * 16-byte aligned): 64 KiB, one load per free. A collision or a saturated counter only costs
+ * a table lookup. */
 #define PNB_FILTER_BITS 16
 extern uint8_t g_filter[1 << PNB_FILTER_BITS];
 
@@ -176,7 +187,7 @@ static inline uint8_t *
 pnb_filter_slot(const void *p)
 {
     uintptr_t a = (uintptr_t)p;
-    return &g_filter[((a >> 4) ^ (a >> 20)) & ((1u << PNB_FILTER_BITS) - 1)];
+    return &g_filter[(a >> 4) & ((1u << PNB_FILTER_BITS) - 1)];
 }
 
 /* ------------------------------------------------------------ heap_hooks.c -- */

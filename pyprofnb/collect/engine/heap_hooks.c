@@ -38,6 +38,10 @@ static uint64_t g_reinstalls, g_numpy_no_gil;
 static void
 slow_alloc(void *p, size_t size, int kind, int bit)
 {
+    if (!g_heap_active) {
+        g_until_sample = INT64_MAX; /* inactive: the fast path never comes here again */
+        return;
+    }
     if (g_probe) {
         g_probe_seen |= bit;
         return;
@@ -61,25 +65,37 @@ static inline void
 untrack(void *p)
 {
     uint8_t *c = pnb_filter_slot(p);
-    if (__builtin_expect(*c != 0, 0)) {
+    if (__builtin_expect(*c != 0, 0) && p != NULL && g_heap_active) {
         pnb_untrack_slow(p, c);
     }
 }
 
+/* Fast paths end in a tail call to the previous allocator, with the countdown done first
+ * (an allocation that fails still counts towards the next sample: harmless), so a hook adds
+ * about seven instructions and no stack frame. */
 #define PNB_DOMAIN_HOOKS(NAME, BIT)                                                          \
     static PyMemAllocatorEx g_prev_##NAME;                                                    \
-    static void *NAME##_malloc(void *ctx, size_t size)                                        \
+    static __attribute__((noinline)) void *NAME##_malloc_slow(size_t size)                    \
     {                                                                                         \
         void *p = g_prev_##NAME.malloc(g_prev_##NAME.ctx, size);                              \
-        if (__builtin_expect(p != NULL && g_heap_active, 1)) {                                \
-            on_alloc(p, size, PNB_KIND_PYTHON, BIT);                                          \
+        if (p != NULL) {                                                                      \
+            slow_alloc(p, size, PNB_KIND_PYTHON, BIT);                                        \
         }                                                                                     \
         return p;                                                                             \
+    }                                                                                         \
+    static void *NAME##_malloc(void *ctx, size_t size)                                        \
+    {                                                                                         \
+        int64_t left = g_until_sample - (int64_t)size;                                        \
+        if (__builtin_expect(left > 0, 1)) {                                                  \
+            g_until_sample = left;                                                            \
+            return g_prev_##NAME.malloc(g_prev_##NAME.ctx, size);                             \
+        }                                                                                     \
+        return NAME##_malloc_slow(size);                                                      \
     }                                                                                         \
     static void *NAME##_calloc(void *ctx, size_t nelem, size_t elsize)                        \
     {                                                                                         \
         void *p = g_prev_##NAME.calloc(g_prev_##NAME.ctx, nelem, elsize);                     \
-        if (__builtin_expect(p != NULL && g_heap_active, 1)) {                                \
+        if (__builtin_expect(p != NULL, 1)) {                                                 \
             on_alloc(p, nelem * elsize, PNB_KIND_PYTHON, BIT);                                \
         }                                                                                     \
         return p;                                                                             \
@@ -96,10 +112,16 @@ untrack(void *p)
         }                                                                                     \
         return p;                                                                             \
     }                                                                                         \
+    static __attribute__((noinline)) void NAME##_free_slow(void *ptr)                         \
+    {                                                                                         \
+        untrack(ptr);                                                                         \
+        g_prev_##NAME.free(g_prev_##NAME.ctx, ptr);                                           \
+    }                                                                                         \
     static void NAME##_free(void *ctx, void *ptr)                                             \
     {                                                                                         \
-        if (__builtin_expect(ptr != NULL && g_heap_active, 1)) {                              \
-            untrack(ptr);                                                                     \
+        if (__builtin_expect(*pnb_filter_slot(ptr) != 0, 0)) { /* maybe a sampled block */    \
+            NAME##_free_slow(ptr);                                                            \
+            return;                                                                           \
         }                                                                                     \
         g_prev_##NAME.free(g_prev_##NAME.ctx, ptr);                                           \
     }
@@ -315,6 +337,9 @@ heap_start(PyObject *self, PyObject *args)
         return NULL;
     }
     pnb_code_hook_install();
+    if (pnb_walk_guard_ensure() < 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
     pnb_heap_clear();
     g_heap_rate = rate;
     g_reinstalls = g_numpy_no_gil = 0;
@@ -330,6 +355,7 @@ PyObject *
 heap_stop(PyObject *self, PyObject *noargs)
 {
     g_heap_active = 0;
+    g_until_sample = INT64_MAX;
     uninstall(&g_dom_obj);
     uninstall(&g_dom_mem);
     Py_RETURN_NONE;
@@ -412,6 +438,7 @@ PyObject *
 heap_after_fork(PyObject *self, PyObject *noargs)
 {
     g_heap_active = 0;
+    g_until_sample = INT64_MAX;
     uninstall(&g_dom_obj);
     uninstall(&g_dom_mem);
     pnb_heap_clear();
