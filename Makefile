@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # JupyterLab refuses to start as root unless told.
 LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: run test setup system-deps bench clean test-pythons bench-pythons soak-walk pythons-deps
+.PHONY: run test test-notebooks-10x setup system-deps bench clean test-pythons bench-pythons soak-walk pythons-deps
 
 setup: system-deps $(STAMP)
 
@@ -39,6 +39,11 @@ $(STAMP): pyproject.toml setup.py pyprofnb/collect/versions.py $(wildcard pyprof
 
 test: setup
 	$(PY) -m pytest tests --nbval notebooks -p no:cacheprovider
+
+# Each tutorial notebook ten times in a row, as `make test` runs it once (nbval, outputs
+# compared), checking that no server outlives a run. Not part of `make test`: ~20-30 min.
+test-notebooks-10x: setup
+	PYPROFNB_NOTEBOOK_REPEAT=10 $(PY) -m pytest tests/integration/test_notebooks_repeat.py -p no:cacheprovider -s
 
 run: setup
 	$(PY) -m demo_server --host $(HOST) --port $(PORT) & echo $$! > .demo_server.pid; \

@@ -20,6 +20,8 @@ import pyprofnb.http
 from pyprofnb.http.handlers import DEFAULT_HEAP_RATE, start_heap_sampling
 from pyprofnb.http.stdlib import send_response_once
 
+from .launch import exit_with_parent
+
 
 @dataclasses.dataclass
 class User:
@@ -111,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo_server: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 1
     host, port = server.server_address[:2]
+    exit_with_parent()  # started by demo_server.launch: do not outlive the notebook or test
     print(f"listening on http://{host}:{port}", flush=True)
     try:
         server.serve_forever()

@@ -1,12 +1,27 @@
 """Start a server as a child process on a free local port and wait until it listens; used
 by the notebooks and the tests (`python -m demo_server`, or any script that takes --port and
-prints ``listening on http://HOST:PORT`` when ready)."""
+prints ``listening on http://HOST:PORT`` when ready).
+
+    with Server("-m", "demo_server") as server:     # a notebook: server = Server(...)
+        requests.get(server.url + "/sendjson")
+
+A `Server` stops when you call `stop`, leave the ``with`` block, drop the last reference to
+it, or when the Python process that started it exits (a Jupyter kernel shut down or
+restarted, a test run ending) — so a notebook whose Run All fails half way leaves no server
+behind once its kernel goes. The demo server also exits by itself when its parent dies
+without cleaning up (a kernel killed, or exiting because its own parent vanished): it
+watches its standard input, a pipe whose only writer is the parent (`exit_with_parent`).
+"""
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import threading
+import weakref
+
+_GUARD_ENV = "DEMO_SERVER_EXIT_WITH_PARENT"
 
 
 def free_port() -> int:
@@ -17,13 +32,16 @@ def free_port() -> int:
 
 def start_server(*command: str, timeout: float = 30.0, cwd=None) -> tuple[subprocess.Popen, str]:
     """Run ``python COMMAND... --port <free port>``; return (process, base URL) once it prints
-    ``listening on URL``.
+    ``listening on URL``. The process is stopped at interpreter exit if it still runs.
 
     >>> proc, url = start_server("-m", "demo_server")
     """
     port = free_port()
     proc = subprocess.Popen([sys.executable, *command, "--port", str(port)], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            env={**os.environ, _GUARD_ENV: "1"},
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Held by the finalizer until exit: whatever else happens, the child does not outlive us.
+    weakref.finalize(proc, stop_server, proc)
     seen: list[str] = []
     ready = threading.Event()
 
@@ -45,12 +63,66 @@ def start_server(*command: str, timeout: float = 30.0, cwd=None) -> tuple[subpro
 
 def stop_server(proc: subprocess.Popen) -> int:
     """Stop it (SIGTERM, then SIGKILL after 10 s); returns its exit status."""
+    if proc.poll() is not None:
+        return proc.returncode
     proc.terminate()
     try:
         return proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
         return proc.wait()
+
+
+class Server:
+    """A server child process on a free port: ``Server("-m", "demo_server").url``.
+
+    Stops on `stop`, at the end of a ``with`` block, when garbage-collected, and at the exit
+    of the process that started it, whichever comes first."""
+
+    def __init__(self, *command: str, timeout: float = 30.0, cwd=None):
+        self.command = command
+        self.process, self.url = start_server(*command, timeout=timeout, cwd=cwd)
+        self._finalizer = weakref.finalize(self, stop_server, self.process)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, SIGKILL after 10 s); its exit status is then in
+        ``server.process.returncode``."""
+        self._finalizer()
+        self.process.wait()
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else f"stopped (exit status {self.process.returncode})"
+        return f"<Server {' '.join(self.command)} at {self.url}, pid {self.pid}, {state}>"
+
+
+def exit_with_parent() -> None:
+    """In a server started by `start_server`: exit as soon as standard input closes, which
+    happens when the parent is gone however it went. Does nothing elsewhere."""
+    if os.environ.get(_GUARD_ENV) != "1":
+        return
+
+    def watch_parent() -> None:
+        try:
+            while sys.stdin.buffer.read(4096):
+                pass
+        finally:
+            os._exit(0)
+
+    threading.Thread(target=watch_parent, name="exit-with-parent", daemon=True).start()
 
 
 _started: list[subprocess.Popen] = []
@@ -129,3 +201,7 @@ def _stop_all() -> None:
 import atexit  # noqa: E402
 
 atexit.register(_stop_all)
+
+
+__all__ = ["Server", "exit_with_parent", "free_port", "server_log", "start_command", "start_server",
+           "stop_command", "stop_server"]

@@ -612,6 +612,14 @@ def handle(
 
     >>> status, headers, body = handle("GET", "/debug/pprof/goroutine", "debug=1")
     """
+    # Collecting, building, encoding and serving a profile is pyprofnb's work: this thread's
+    # CPU and allocations meanwhile stay out of the profiles it serves.
+    with paused():
+        return _handle(method, path, query, body, is_disconnected, local)
+
+
+def _handle(method: str, path: str, query: str, body: bytes | None, is_disconnected: Callable[[], bool],
+            local: bool):
     allowed = allowed_methods(path)
     if method not in allowed:
         return method_not_allowed(allowed)

@@ -15,6 +15,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+from ..collect import paused
 from .handlers import (
     DEFAULT_HEAP_RATE, MAX_BODY_BYTES, Response, handle, host_forbidden, is_loopback, is_pprof_path, reads_body,
     prepare,
@@ -89,6 +90,11 @@ def _bound_to_loopback(handler: BaseHTTPRequestHandler) -> bool:
 
 def serve_pprof(handler: BaseHTTPRequestHandler) -> None:
     """Answer the handler's current request with the /debug/pprof endpoints."""
+    with paused():  # pyprofnb's own work, down to sending the reply: out of the profiles it serves
+        _serve_pprof(handler)
+
+
+def _serve_pprof(handler: BaseHTTPRequestHandler) -> None:
     url = urlsplit(handler.path)
     body = _read_body(handler, url.path)
     response = None
@@ -105,7 +111,9 @@ def serve_pprof(handler: BaseHTTPRequestHandler) -> None:
 
 def _hooked(method: str, original):
     def do(self):
-        if is_pprof_path(urlsplit(self.path).path):
+        with paused():  # routing is pyprofnb's work too, even for the requests it passes on
+            ours = is_pprof_path(urlsplit(self.path).path)
+        if ours:
             serve_pprof(self)
         elif original is not None:
             original(self)

@@ -52,7 +52,7 @@ class Explorer:
         lay = W.Layout(width="auto")
         self.sample = W.Dropdown(options=types, value=current, description="sample", layout=W.Layout(width="230px"))
         self.view = W.ToggleButtons(options=VIEWS, value=view if view in VIEWS else "top",
-                                    style={"button_width": "84px"})
+                                    style={"button_width": "104px"})  # "flame graph" in full
         self.nodecount = W.BoundedIntText(value=opts.nodecount if opts.nodecount > 0 else 30, min=1, max=100000,
                                           description="nodes", layout=W.Layout(width="150px"))
         self.granularity = W.Dropdown(options=GRANULARITIES, value=opts.granularity, description="granularity",

@@ -57,11 +57,72 @@ def _translate(argv: list[str]) -> list[str]:
     return out
 
 
+HELP = """go tool pprof in the notebook: reports and the explorer for a profile (%pprof), or a
+profile of the cell's own code (%%pprof).
+
+%pprof [report] [options] SOURCE...
+-----------------------------------
+SOURCE is a URL of a /debug/pprof endpoint, a profile file (gzipped or raw profile.proto,
+the legacy heap text; Go's profiles too), or the name of a variable holding a Profile.
+Several sources are merged. Python values go in braces: %pprof -top {heap_url}.
+
+    %pprof -top -inuse_space http://127.0.0.1:4000/debug/pprof/heap
+    %pprof -top -cum -nodecount=20 -seconds=5 http://127.0.0.1:4000/debug/pprof/profile
+    top = %pprof -top -alloc_objects heap           # assigned: the rows as a DataFrame, nothing shown
+    %pprof -top -focus=send_json -hide=json heap    # go tool pprof's filters
+    %pprof -list=send_json cpu                      # annotated source (weblist)
+    %pprof -peek=send_json cpu                      # callers and callees
+    %pprof -web cpu                                 # the call graph, inline SVG (needs Graphviz)
+    %pprof -flame -alloc_space heap                 # flame graph: click to zoom, hover, search
+    %pprof -top -base base.heap current.heap        # what grew since base.heap
+    %pprof -flame -diff_base base.heap current.heap # differential flame graph: red grew, blue shrank
+    %pprof -flame -output heap.html heap            # also write the report to a file
+    %pprof http://127.0.0.1:4000/debug/pprof/heap   # no report flag: the explorer
+
+A report flag renders that report and returns it: a DataFrame for -top, -peek, -list,
+-traces, -tags and -flame (shown as a table with bars, or the interactive flame graph), text
+for -tree, -raw, -dot, -folded, an SVG for -web/-svg. Without one, the explorer opens:
+sample type, view (top, flame graph, graph, peek, list, traces), node count, focus/ignore/
+hide, granularity and a base profile; changing a control re-renders from the loaded profile,
+only "refresh" fetches again.
+
+%%pprof [-cpu | -wall | -heap | -allocs] [report] [options] [-o NAME]
+---------------------------------------------------------------------
+Runs the cell under a profiler and shows a report of it (-top, 20 rows, unless a report
+flag says otherwise). Only the cell's own frames are kept.
+
+    %%pprof -cpu -top -o cell_cpu
+    def fib(n):
+        return n if n < 2 else fib(n - 1) + fib(n - 2)
+    fib(32)                                  # 0.3-1 s of CPU: tens of samples
+
+    %%pprof -heap -top
+    table = [str(i) * 10 for i in range(200_000)]   # live memory the cell leaves behind
+
+  -cpu     CPU time of the cell's thread, one sample per 10 ms of CPU: give it well over
+           10 ms of work (0.5 s or more) or the profile is empty (the default)
+  -wall    wall-clock time, sampled whatever the thread is doing (sleeping and waiting too)
+  -heap    memory allocated by the cell and still live at its end (inuse_space)
+  -allocs  everything the cell allocated, freed or not (alloc_space)
+  -o NAME  keep the Profile in the variable NAME
+
+%pprof -help prints this text. The flags, as go tool pprof has them:
+
+"""
+
+
+def help_text() -> str:
+    """What %pprof? and %pprof -help show: the examples above and every flag of the table."""
+    from ..options import usage
+
+    return HELP + usage().replace("pyprofnb [", "%pprof [", 1)
+
+
 @magics_class
 class PprofMagics(Magics):
     @line_cell_magic
     def pprof(self, line: str, cell: str | None = None):
-        """%pprof [go tool pprof flags] SOURCE...  |  %%pprof [-cpu|-wall|-heap|-allocs] [report flags] [-o NAME]"""
+        # The docstring (what %pprof? shows) is HELP below, with every flag of the table.
         try:
             if cell is None:
                 return self._line(line)
@@ -80,9 +141,7 @@ class PprofMagics(Magics):
     def _line(self, line: str):
         argv = _translate(_split(line))
         if not argv or argv[0] in ("-h", "-help", "--help"):
-            from ..options import usage
-
-            display(rich.Message(usage().replace("pyprofnb [", "%pprof [", 1), error=False))
+            display(rich.Message(help_text(), error=False))
             return None
         cmd = parse_args(argv)
         if not cmd.sources:
@@ -199,6 +258,9 @@ def _profiler(mode: str):
     if not heap.available():
         raise ProfilingError("the heap profiler is not available on this Python")
     return heap.HeapProfiler()
+
+
+PprofMagics.pprof.__doc__ = help_text()
 
 
 def load_ipython_extension(ipython) -> None:

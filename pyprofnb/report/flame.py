@@ -412,7 +412,9 @@ def draw_flame(frame: pd.DataFrame, ax=None, *, title: str | None = None, min_wi
 
         ax.legend(handles=[Patch(color=np.array(GROW_RGB) / 255, label="grew"),
                            Patch(color=np.array(SHRINK_RGB) / 255, label="shrank")],
-                  loc="lower right", fontsize=8, frameon=False)
+                  # above the boxes, right of the title: a legend inside would cover boxes
+                  loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, fontsize=8, frameon=False,
+                  borderaxespad=0.2)
     return ax
 
 
