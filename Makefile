@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # JupyterLab refuses to start as root unless told.
 LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: run test setup system-deps bench clean
+.PHONY: run test setup system-deps bench clean test-pythons bench-pythons soak-walk pythons-deps
 
 setup: system-deps $(STAMP)
 
@@ -29,7 +29,7 @@ system-deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(STAMP): pyproject.toml setup.py $(wildcard pyprofnb/collect/engine/*.c pyprofnb/collect/engine/*.h pyprofnb/codec/*.c)
+$(STAMP): pyproject.toml setup.py pyprofnb/collect/versions.py $(wildcard pyprofnb/collect/engine/*.c pyprofnb/collect/engine/*.h pyprofnb/codec/*.c)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,notebook,fleet,servers]'
@@ -46,6 +46,27 @@ run: setup
 
 bench: setup
 	$(PY) benchmarks/run_all.py
+
+# Every current CPython: a Debian sid chroot (tools/pythons/chroot.sh, kept in
+# /var/cache/pyprofnb-sid and reused) with python3.13-3.15, gcc, its current Go and hey.
+# debootstrap builds it; the chroot needs root.
+pythons-deps:
+	@command -v debootstrap >/dev/null || { echo "installing Debian packages: debootstrap"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq debootstrap >/dev/null; }
+
+# The engine and demo-server endpoint tests on each chroot CPython (3.11 runs in `make test`).
+test-pythons: setup pythons-deps
+	$(SUDO) bash tools/pythons/matrix.sh
+
+# Engine overhead on each chroot CPython: CPU profiling and heap sampling against no profiling.
+bench-pythons: setup pythons-deps
+	$(SUDO) env PYTHONS_MODE=bench bash tools/pythons/matrix.sh
+
+# The frame walk under fire for minutes (SOAK_MINUTES, default 5): exec/class/gc/thread churn,
+# CPU profiling at 10 kHz, heap sampling at rate 512; `make test` runs 20 s of it.
+SOAK_MINUTES ?= 5
+soak-walk: setup
+	$(PY) benchmarks/soak_walk.py --minutes $(SOAK_MINUTES)
 
 clean:
 	rm -rf $(VENV) build *.egg-info pyprofnb/collect/*.so

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["bench_load.py", "bench_engine.py", "bench_server.py", "bench_loadgen.py", "bench_fleet.py",
-              "bench_asyncio.py"]
+BENCHMARKS = ["bench_load.py", "bench_engine.py", "bench_instructions.py", "bench_import.py", "bench_server.py",
+              "bench_loadgen.py", "bench_fleet.py", "bench_asyncio.py"]
 
 if __name__ == "__main__":
     status = 0

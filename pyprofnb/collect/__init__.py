@@ -1,10 +1,12 @@
 """In-process collectors: the native CPU and heap engine (`cpu`, `heap`), plus the wall-clock
 sampler, thread dumps and runtime statistics (`wall`, `threads`, `runtime`).
 
-The native engine (``_engine``, a C extension) exists only on Linux with CPython 3.11; where
-it did not build or cannot load, ``cpu.available()`` and ``heap.available()`` are False,
-``UNAVAILABLE_REASON`` says why, and starting either raises ProfilingError with that reason
-(`require` raises it up front).
+The native engine (``_engine``, a C extension) runs on Linux with the CPython versions in
+``versions.ENGINE_VERSIONS`` (GIL builds). Where it is refused, did not build or cannot load,
+``UNAVAILABLE_REASON`` says why: CPU profiles then come from the pure-Python fallback sampler
+(``cpu.mode() == "fallback"``, profiles labelled approximate in their comments) and
+``heap.available()`` is False (starting it, or `require("heap")`, raises ProfilingError with
+the reason). ``PYPROFNB_ENGINE=fallback`` in the environment forces the fallback.
 
 Task labels: `set_task` gives the calling thread a task id that the engine writes into each
 CPU and heap sample it takes on that thread (the ``task`` label); 0 clears it. An asyncio
@@ -12,28 +14,26 @@ task-step hook calls it around each step.
 """
 from __future__ import annotations
 
-import platform
-import sys
+import os
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from ..model.profile import Profile
 
 from ..errors import ProfilingError
+from .versions import engine_refusal
 
 
 def _load_engine():
-    if not sys.platform.startswith("linux"):
-        return None, f"the native profiling engine needs Linux, not {sys.platform}"
-    if platform.python_implementation() != "CPython" or sys.version_info[:2] != (3, 11):
-        return None, (
-            "the native profiling engine supports CPython 3.11 only, not "
-            f"{platform.python_implementation()} {platform.python_version()}"
-        )
+    reason = engine_refusal()
+    if reason:
+        return None, reason
+    if os.environ.get("PYPROFNB_ENGINE", "") == "fallback":
+        return None, "the native profiling engine is switched off (PYPROFNB_ENGINE=fallback)"
     try:
         from . import _engine
     except ImportError as exc:
-        return None, f"the native profiling engine (pyprofnb.collect._engine) is not built: {exc}"
+        return None, f"the native profiling engine (pyprofnb.collect._engine) is not built or cannot be loaded: {exc}"
     return _engine, ""
 
 
@@ -77,6 +77,12 @@ def require(kind: str) -> None:
     if kind not in KINDS:
         raise ProfilingError(f"unknown collector {kind!r}; expected one of {', '.join(KINDS)}")
     if kind in _NATIVE and _engine is None:
+        if kind == "cpu":
+            from .fallback import unavailable_reason
+
+            if not unavailable_reason():
+                return  # the fallback sampler (approximate) takes CPU profiles
+            raise ProfilingError(f"cpu profiling is unavailable: {UNAVAILABLE_REASON}; {unavailable_reason()}")
         raise ProfilingError(f"{kind} profiling is unavailable: {UNAVAILABLE_REASON}")
 
 

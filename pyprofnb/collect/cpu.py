@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the model (and NumPy) is imported when a profile is built, not before
     from ..model.profile import Profile
-from . import UNAVAILABLE_REASON, _engine, check_hz, task_label
+from . import UNAVAILABLE_REASON, _engine, check_hz, fallback, task_label
 from . import threads as _threads
 
 DEFAULT_HZ = 100
@@ -58,9 +58,19 @@ _lock = threading.Lock()
 _session: "_Session | None" = None
 
 
+# Where the engine is missing, the pure-Python fallback sampler (approximate) takes over.
+_FALLBACK_REASON = fallback.unavailable_reason() if _engine is None else ""
+
+
 def available() -> bool:
-    """Whether the native engine loaded (Linux, CPython 3.11)."""
-    return _engine is not None
+    """Whether CPU profiles can be taken here: by the native engine, or the fallback sampler."""
+    return _engine is not None or not _FALLBACK_REASON
+
+
+def mode() -> str:
+    """``"native"`` (the engine), ``"fallback"`` (approximate: see collect/fallback.py) or
+    ``"unavailable"``."""
+    return "native" if _engine is not None else "fallback" if not _FALLBACK_REASON else "unavailable"
 
 
 def running() -> bool:
@@ -70,9 +80,17 @@ def running() -> bool:
 def start(hz: int = DEFAULT_HZ) -> None:
     """Start profiling every thread's CPU at ``hz`` samples per CPU-second of each thread."""
     global _session
-    if _engine is None:
-        raise ProfilingError(f"cpu profiling is unavailable: {UNAVAILABLE_REASON}")
+    if not available():
+        raise ProfilingError(f"cpu profiling is unavailable: {UNAVAILABLE_REASON}; {_FALLBACK_REASON}")
     hz = check_hz(hz)
+    if _engine is None:  # the fallback sampler: no engine state to pause
+        with _lock:
+            if _session is not None:
+                raise ProfilingInUseError("cpu profiling already in use")
+            session = fallback.FallbackSession(hz, UNAVAILABLE_REASON)
+            session.start()
+            _session = session
+        return
     previous = _engine.set_paused(True)  # starting is pyprofnb's work, not the caller's
     try:
         with _lock:
@@ -88,8 +106,12 @@ def start(hz: int = DEFAULT_HZ) -> None:
 def stop() -> Profile:
     """Stop profiling and return the profile since `start`."""
     global _session
-    if _engine is None:
-        raise ProfilingError(f"cpu profiling is unavailable: {UNAVAILABLE_REASON}")
+    if _engine is None:  # the fallback sampler, or nothing
+        with _lock:
+            session, _session = _session, None
+        if session is None:
+            raise ProfilingError("cpu profiling is not running; call start() first")
+        return session.stop()
     previous = _engine.set_paused(True)  # stopping and building are pyprofnb's work
     try:
         with _lock:
@@ -114,8 +136,12 @@ def profile(seconds: float, hz: int = DEFAULT_HZ, stop_event: threading.Event | 
 
 
 def stats() -> dict:
-    """The engine's counters: captures (by timer kind), drops, unknown frames, live timers."""
-    return _engine.cpu_stats() if _engine is not None else {}
+    """The engine's counters: captures (by timer kind), drops, unknown frames, live timers,
+    frame walks (and walks cut short); the fallback sampler's visits where it runs."""
+    if _engine is None:
+        session = _session
+        return session.stats() if session is not None else {"engine": mode()}
+    return {**_engine.cpu_stats(), **_engine.walk_stats()}
 
 
 class CPUProfiler:

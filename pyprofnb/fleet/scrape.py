@@ -13,7 +13,9 @@ A failing target is retried with exponential backoff (1 s, 2 s, 4 s ... up to
 ``max_backoff``), reported through ``on_event`` and in `status`, and never holds up the
 others. Memory is bounded: a response larger than ``max_bytes`` is refused, and profiles wait
 for the store in a queue of at most ``max_pending``; when the store falls that far behind a
-loop drops its newest profile (reported) rather than grow.
+loop drops its newest profile (reported) rather than grow. The writer stores what arrived
+every ``flush_interval`` seconds (default 5) in one append: fewer, larger files are cheaper to
+write and to query; a crash loses at most the profiles of the unfinished flush.
 """
 from __future__ import annotations
 
@@ -61,7 +63,7 @@ class Scraper:
 
     def __init__(self, config, store=None, *, on_event: Callable[[Event], None] | None = None,
                  max_pending: int = 256, max_bytes: int = DEFAULT_MAX_BYTES, max_backoff: float = 60.0,
-                 flush_interval: float = 1.0, max_batch: int = 200):
+                 flush_interval: float = 5.0, max_batch: int = 500):
         from .store import Store
 
         self.config: ScrapeConfig = load_config(config)

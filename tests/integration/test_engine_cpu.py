@@ -272,22 +272,25 @@ def test_profile_encodes_to_pprof():
     assert set(back.func_name) == set(p.profile.func_name)
 
 
-def test_without_the_extension_imports_work_and_start_explains():
+def test_without_the_extension_cpu_falls_back_and_heap_explains():
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent("""
         import sys
         sys.modules["pyprofnb.collect._engine"] = None  # as if it had not been built
         from pyprofnb.collect import cpu, heap
         from pyprofnb.errors import ProfilingError
-        assert not cpu.available() and not heap.available()
-        assert "not built" in cpu.UNAVAILABLE_REASON
-        for start in (cpu.start, heap.start):
-            try:
-                start()
-            except ProfilingError as e:
-                assert "not built" in str(e), e
-            else:
-                raise SystemExit("start() did not raise")
+        assert cpu.available() and cpu.mode() == "fallback", cpu.mode()
+        assert not heap.available()
+        assert "not built" in cpu.UNAVAILABLE_REASON, cpu.UNAVAILABLE_REASON
+        try:
+            heap.start()
+        except ProfilingError as e:
+            assert "not built" in str(e), e
+        else:
+            raise SystemExit("heap.start() did not raise")
+        cpu.start()
+        prof = cpu.stop()
+        assert any("approximate" in c for c in prof.comments), prof.comments
         print("ok")
         """)],
         capture_output=True, text=True, timeout=60, cwd=ROOT,

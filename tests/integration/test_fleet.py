@@ -175,6 +175,31 @@ def test_failing_targets_are_retried_with_backoff_and_do_not_stop_others(servers
     assert "failing now" in scraper.summary()
 
 
+def test_memory_stays_bounded_when_the_store_falls_behind(servers, tmp_path):
+    """A store slower than the scrapes: at most max_pending profiles wait, the rest are
+    dropped and counted; a response above max_bytes is refused, not buffered."""
+    config = {"interval": "200ms", "profiles": ["heap", "goroutine"],
+              "jobs": [{"name": "api", "targets": servers}]}
+    scraper = Scraper(config, tmp_path / "s", max_pending=2, flush_interval=0.1, max_batch=1)
+    real_append = scraper.store.append
+    depth = []
+
+    def slow_append(items):  # a disk that takes a second per write
+        depth.append(scraper._queue.qsize())
+        time.sleep(1.0)
+        return real_append(items)
+
+    scraper.store.append = slow_append
+    scraper.run(4)
+    status = scraper.status()
+    assert status["dropped"].sum() > 0 and status["stored"].sum() >= 2
+    assert max(depth) <= 2
+    small = Scraper({"interval": "1s", "profiles": ["heap"], "jobs": [{"name": "api", "targets": servers[:1]}]},
+                    tmp_path / "s2", max_bytes=100)
+    small.run(1.5)
+    assert "larger than 100 bytes" in small.status()["last_error"].iloc[0]
+
+
 def test_config_errors_name_the_problem(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('interval = "soon"\n[[jobs]]\nname = "a"\ntargets = ["x:1"]\n')

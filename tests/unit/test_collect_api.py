@@ -1,4 +1,7 @@
 """pyprofnb.collect's small API: require, the collector protocol, one hz bound, task ids."""
+import subprocess
+import sys
+import textwrap
 import time
 
 import pytest
@@ -25,7 +28,11 @@ def test_require_names_the_kind_and_the_reason():
 @native
 @pytest.mark.parametrize("kind", ["cpu", "heap", "wall"])
 def test_one_collector_protocol(kind):
-    c = collect.collector(kind)
+    # In a fresh interpreter: other tests may leave heap sampling on in this one.
+    code = textwrap.dedent(f"""
+    import time
+    from pyprofnb import collect
+    c = collect.collector({kind!r})
     assert c.start() is c
     keep = [bytes(200_000) for _ in range(20)]  # sampled by the heap collector almost surely
     deadline = time.thread_time() + 0.05
@@ -33,10 +40,13 @@ def test_one_collector_protocol(kind):
         pass
     prof = c.stop()
     assert prof is c.profile and prof.n_samples > 0
-    with collect.collector(kind) as c2:
+    with collect.collector({kind!r}) as c2:
         pass
     assert c2.profile is not None
-    del keep
+    print("ok")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
 
 
 @pytest.mark.parametrize("bad", [0, 10_001, -5, 1.5, True, "100"])

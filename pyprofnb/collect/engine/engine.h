@@ -56,6 +56,17 @@ int pnb_walk_gil_holder(pnb_raw_frame *out, int max, int *truncated);
 /* Source line of an instruction index from a walk (GIL held; not signal-safe). */
 int pnb_line_of(PyObject *code, int lasti);
 
+/* The walk's SIGSEGV/SIGBUS guard, (re)installed in front of any later handler; call it
+ * (GIL held) before sampling starts and now and then while it runs. -1 with errno. */
+int pnb_walk_guard_ensure(void);
+/* Module init: ImportError (set) and -1 when the running interpreter's layout is not the
+ * one compiled in (3.13+: _PyRuntime.debug_offsets). */
+int pnb_walk_check_runtime(void);
+/* walk_stats(): counters of walks, walks cut at an invalid frame or a fault. */
+PyObject *pnb_walk_stats(void);
+/* _walk_probe(address): fault injection for the tests (see walk.c). */
+PyObject *pnb_walk_probe(PyObject *self, PyObject *args);
+
 /* Thread states of the main interpreter: a number unique over the interpreter's life (uid)
  * and the kernel tid. */
 typedef struct {

@@ -337,6 +337,9 @@ heap_start(PyObject *self, PyObject *args)
         return NULL;
     }
     pnb_code_hook_install();
+    if (pnb_walk_guard_ensure() < 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
     pnb_heap_clear();
     g_heap_rate = rate;
     g_reinstalls = g_numpy_no_gil = 0;

@@ -134,8 +134,8 @@ pnb_next_gap(void)
 static inline double
 weight(uint64_t size)
 {
-    if (g_heap_rate <= 1) {
-        return 1.0;
+    if (g_heap_rate <= 1 || size == 0) {
+        return 1.0; /* a 0-byte block (PyMem_Malloc(0)) counts once, never as 1/0 = inf */
     }
     return 1.0 / -expm1(-(double)size / (double)g_heap_rate);
 }

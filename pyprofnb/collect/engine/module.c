@@ -1,6 +1,12 @@
 /* The module object of pyprofnb.collect._engine (see engine.h for the files). */
 #include "engine.h"
 
+static PyObject *
+pnb_walk_stats_py(PyObject *self, PyObject *noargs)
+{
+    return pnb_walk_stats();
+}
+
 __thread pnb_thread_ctx pnb_tls __attribute__((tls_model("initial-exec")));
 
 static PyObject *
@@ -59,6 +65,8 @@ static PyMethodDef engine_methods[] = {
      "set_task(task_id: int) -> previous: label this thread's samples (0: none)."},
     {"get_task", get_task, METH_NOARGS, "This thread's task id (0: none)."},
     {"heap_after_fork", heap_after_fork, METH_NOARGS, "Reset heap state in a fork child."},
+    {"walk_stats", (PyCFunction)pnb_walk_stats_py, METH_NOARGS, "Counters of the frame walk."},
+    {"_walk_probe", pnb_walk_probe, METH_VARARGS, "Fault injection: walk from an address."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -71,6 +79,9 @@ static struct PyModuleDef engine_module = {
 PyMODINIT_FUNC
 PyInit__engine(void)
 {
+    if (pnb_walk_check_runtime() < 0) {
+        return NULL; /* ImportError with the reason */
+    }
     pnb_sampler_init();
     PyObject *m = PyModule_Create(&engine_module);
     if (m == NULL) {

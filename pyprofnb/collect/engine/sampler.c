@@ -420,6 +420,7 @@ cpu_sync(PyObject *self, PyObject *args)
                         "SIGPROF was given another handler while profiling; sampling stopped");
         return NULL;
     }
+    pnb_walk_guard_ensure(); /* still in front of any fault handler installed since */
     long created = g_per_thread ? pnb_timers_sync(exclude_tid) : 0;
     if (created < 0) {
         return PyErr_NoMemory();
@@ -459,6 +460,9 @@ cpu_start(PyObject *self, PyObject *args)
                         "SIGPROF has another handler (another profiler, or signal.signal(SIGPROF, "
                         "...)); pyprofnb will not replace it");
         return NULL;
+    }
+    if (pnb_walk_guard_ensure() < 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
     }
     g_cpu_unknown_frames = g_cpu_dropped_table = g_cpu_superseded = 0;
     atomic_store(&g_cpu_captures, 0);
