@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 4000
 LAB_PORT ?= 8888
-APT_PACKAGES := golang-go hey graphviz chromium chromium-driver
+APT_PACKAGES := golang-go hey graphviz chromium chromium-driver iproute2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # JupyterLab refuses to start as root unless told.
 LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
@@ -16,8 +16,8 @@ LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 setup: system-deps $(STAMP)
 
 # Go (the oracle of the tests), hey (the reference load generator), Graphviz (SVG graphs),
-# Java 17 (Spark, for the fleet's distributed queries) and Chromium with its WebDriver (the
-# browser tests of the web UI and notebooks).
+# Java 17 (Spark, for the fleet's distributed queries), Chromium with its WebDriver (the
+# browser tests of the web UI and notebooks); ss (iproute2) shows listen backlogs to a test.
 system-deps:
 	@missing=""; \
 	command -v go >/dev/null || missing="$$missing golang-go"; \
@@ -26,12 +26,13 @@ system-deps:
 	command -v dot >/dev/null || missing="$$missing graphviz"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	command -v ss >/dev/null || missing="$$missing iproute2"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(STAMP): pyproject.toml setup.py pyprofnb/collect/versions.py $(wildcard pyprofnb/collect/engine/*.c pyprofnb/collect/engine/*.h)
+$(STAMP): pyproject.toml setup.py pyprofnb/collect/versions.py $(wildcard pyprofnb/collect/engine/*.c pyprofnb/collect/engine/*.h pyprofnb/codec/*.c)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,notebook,fleet,servers]'
