@@ -30,6 +30,7 @@ import dataclasses
 import itertools
 import sys
 import threading
+import weakref
 
 from . import _engine, set_task
 
@@ -51,6 +52,9 @@ _TASK_TYPES = tuple({asyncio.Task, asyncio.tasks._PyTask} if hasattr(asyncio.tas
 _serial_of: dict[int, list] = {}
 _next_serial = itertools.count(1)
 _original_run = asyncio.events.Handle._run
+# Loops whose tasks the hook has run: from 3.14 on, native tasks live in per-thread lists that
+# only asyncio.all_tasks(loop) / current_task(loop) read, so listing them needs the loops.
+_loops_seen: "weakref.WeakSet" = weakref.WeakSet()
 
 
 def _forget(task) -> None:
@@ -65,6 +69,7 @@ def _run_labelled(self):
     name = task.get_name()
     if entry is None:
         entry = _serial_of[id(task)] = [next(_next_serial), name]
+        _loops_seen.add(task.get_loop())
         task.add_done_callback(_forget)
         previous = set_task(entry[0], name)  # registers the name shown in the label
     elif entry[1] is not name:  # renamed (set_name): the label follows
@@ -111,15 +116,40 @@ class TaskInfo:
     coro: str  # the task's coroutine's qualified name
 
 
-def _all_tasks() -> list:
-    # The registry is a WeakSet another thread may be changing: copy, retrying as asyncio does.
-    registry = asyncio.tasks._all_tasks
+def _copy(registry) -> list:
+    # A registry is a WeakSet/set another thread may be changing: copy, retrying as asyncio does.
     for _ in range(1000):
         try:
             return list(registry)
         except RuntimeError:
             continue
     return []
+
+
+def _known_loops() -> list:
+    loops = list(_loops_seen)
+    loops.extend(getattr(asyncio.tasks, "_current_tasks", {}).keys())
+    return loops
+
+
+def _all_tasks() -> list:
+    """Every task the process knows of. Where they are registered moved between versions:
+    ``_all_tasks`` (3.11), ``_scheduled_tasks`` + ``_eager_tasks`` (3.12+), and native tasks
+    from 3.14 on only in per-thread lists that ``asyncio.all_tasks(loop)`` reads."""
+    found: dict[int, object] = {}
+    for name in ("_all_tasks", "_scheduled_tasks", "_eager_tasks"):
+        registry = getattr(asyncio.tasks, name, None)
+        if registry is not None:
+            for task in _copy(registry):
+                found[id(task)] = task
+    if sys.version_info >= (3, 14):
+        for loop in _known_loops():
+            try:
+                for task in asyncio.all_tasks(loop):
+                    found[id(task)] = task
+            except Exception:  # a loop closing under us: its tasks are gone anyway
+                continue
+    return list(found.values())
 
 
 def _loop_thread(loop) -> int | None:
@@ -130,7 +160,19 @@ def _loop_thread(loop) -> int | None:
 def current_tasks() -> dict[int, object]:
     """{thread ident: the task its event loop is running now}, for loops that are running one."""
     out = {}
-    for loop, task in list(asyncio.tasks._current_tasks.items()):
+    current = getattr(asyncio.tasks, "_current_tasks", None)
+    if current is not None and sys.version_info < (3, 14):
+        pairs = list(current.items())
+    else:  # 3.14+: the running task is kept in the thread state, read through the loop
+        pairs = []
+        for loop in _known_loops():
+            try:
+                task = asyncio.current_task(loop)
+            except Exception:
+                continue
+            if task is not None:
+                pairs.append((loop, task))
+    for loop, task in pairs:
         ident = _loop_thread(loop)
         if ident is not None:
             out[ident] = task
