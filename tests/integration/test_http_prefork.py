@@ -42,8 +42,10 @@ def test_every_worker_in_every_answer(kind, tmp_path):
             if kind == "gunicorn":  # gunicorn's worker numbers (its "age"), where known
                 assert labels(prof, "worker") == {"1", "2", "3", "4"}
         heap = decode(requests.get(url + "/debug/pprof/heap", timeout=30).content)
-        assert labels(heap, "pid") == {str(p) for p in pids}
+        # Every worker answered (the comment counts answers); only workers holding a sampled
+        # live allocation have samples to carry their pid (an idle worker may hold none).
         assert any("merged from 4 of 4 workers" in c for c in heap.comments)
+        assert labels(heap, "pid") <= {str(p) for p in pids}
         one = decode(requests.get(url + f"/debug/pprof/allocs?pid={pids[2]}", timeout=30).content)
         assert labels(one, "pid") == {str(pids[2])}
         missing = requests.get(url + "/debug/pprof/heap?pid=1", timeout=30)
