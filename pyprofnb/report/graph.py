@@ -386,7 +386,10 @@ def _edges(nodes: NodeTable, inlined, frame_idx, sample_k, node_k, wf, dwf, recu
         # Only a sample where some node repeats can repeat an edge: dedupe those.
         rec = np.flatnonzero(np.isin(esample, recursive_samples))
         dup = np.zeros(len(codes), dtype=bool)
-        dup[rec] = ~_first_occurrences(esample[rec].astype(np.int64) * n_edges + codes[rec])
+        # Frames run leaf to root; pprof walks root to leaf and keeps an edge's first sighting
+        # (its residual and inline flags), so keep the root-most occurrence.
+        keys = esample[rec].astype(np.int64) * n_edges + codes[rec]
+        dup[rec] = ~_first_occurrences(keys[::-1])[::-1]
         keep = ~dup
         codes, esample, residual, inline = codes[keep], esample[keep], residual[keep], inline[keep]
     return (
